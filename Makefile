@@ -1,0 +1,54 @@
+# INT Studio: `make app` sets everything up and starts the app; `make test` sets up and runs the whole suite.
+# Set-up: a virtual environment in .venv, the pinned Python packages, and the Debian packages that headless
+# rendering (and the browser tests) need, installed only when missing and only when running as root.
+
+PYTHON_SYSTEM ?= python3
+VENV          ?= .venv
+PY            := $(VENV)/bin/python
+HOST          ?= 127.0.0.1
+PORT          ?= 7860
+APP_ARGS      ?=
+PYTEST_ARGS   ?=
+
+.PHONY: app test test-fast setup setup-dev system-deps browser-deps bench clean help
+
+help:
+	@echo "make app    - set up and start the app on http://$(HOST):$(PORT)"
+	@echo "make test   - set up (with test dependencies) and run the whole test suite"
+	@echo "make bench  - run the benchmarks (JSON on stdout)"
+
+$(PY):
+	$(PYTHON_SYSTEM) -m venv $(VENV)
+
+# The stamps make pip run again only when a requirements file changed.
+$(VENV)/.runtime-installed: requirements.txt | $(PY)
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.txt
+	touch $@
+
+$(VENV)/.dev-installed: requirements.txt requirements-dev.txt $(VENV)/.runtime-installed
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	touch $@
+
+setup: $(VENV)/.runtime-installed system-deps
+setup-dev: $(VENV)/.dev-installed system-deps browser-deps
+
+system-deps:
+	bash scripts/system-deps.sh render media
+
+browser-deps:
+	bash scripts/system-deps.sh browser
+
+app: setup
+	$(PY) app.py --host $(HOST) --port $(PORT) $(APP_ARGS)
+
+test: setup-dev
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+test-fast: setup-dev
+	$(PY) -m pytest -m "not slow and not browser" $(PYTEST_ARGS)
+
+bench: setup
+	$(PY) benchmarks/inference.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache

@@ -1,0 +1,244 @@
+"""Checkpoints: our own format, and the public INT code's checkpoints.
+
+Own format (one ``torch.save`` dict, read with ``weights_only=True``)::
+
+    {"format": "int-studio", "version": 1, "config": IntConfig.to_dict(), "state_dict": {...},
+     "meta": {"body_model": ..., "phase": ..., "metrics": {...}, "created": ...}, "extra": {...}}
+
+``extra`` holds training state (optimiser, scheduler, RNG, data position) when the trainer saves one.
+Public INT checkpoints (a dict with ``state_dict``, maybe a ``module.`` prefix) load into the ``paper``
+variant through one pure remapping function, :func:`remap_public_int_state_dict`.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import os
+import pickle
+import re
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from .body_model import BodyModel
+from .config import IntConfig, get_config
+from .model import IntModel, build_model
+
+FORMAT = "int-studio"
+VERSION = 1
+
+# Renames from the public INT code's parameter names to ours (prefix -> prefix), applied in order.
+PUBLIC_INT_RENAMES: tuple[tuple[str, str], ...] = (
+    ("joint3d_tokens", "tokens.joints"),
+    ("shape_token", "tokens.shape"),
+    ("cam_token", "tokens.cam"),
+    ("joint3d_head.", "heads.pose."),
+    ("shape_head.", "heads.shape."),
+    ("cam_head.", "heads.cam."),
+    ("temporal_pos_embedding", "temporal_transformer.pos_embed"),
+    ("temporal_transformer.", "temporal_transformer.blocks."),
+)
+# Public keys that have no counterpart here: the SMPL buffers (our body model is attached separately),
+# the MAE-style mask token of an unused training option, and the ImageNet classifier leftovers.
+PUBLIC_INT_DROPPED = (re.compile(r"^smpl\."), re.compile(r"^mask_token$"), re.compile(r"^(head|pre_logits)\."))
+
+# numpy objects that public training scripts leave in their checkpoints (metrics as numpy scalars).
+_NUMPY_SAFE_GLOBALS = [np.dtype, np.ndarray, np.float64, np.float32, np.int64, np.int32, np.bool_]
+try:  # numpy >= 2
+    from numpy._core.multiarray import _reconstruct as _np_reconstruct
+    from numpy._core.multiarray import scalar as _np_scalar
+except ImportError:  # pragma: no cover - numpy 1.x
+    from numpy.core.multiarray import _reconstruct as _np_reconstruct
+    from numpy.core.multiarray import scalar as _np_scalar
+_NUMPY_SAFE_GLOBALS += [_np_reconstruct, _np_scalar, type(np.dtype(np.float64)), type(np.dtype(np.float32)),
+                        type(np.dtype(np.int64))]
+
+
+class CheckpointError(ValueError):
+    """A checkpoint that cannot be read or does not fit the model; the message says exactly why."""
+
+
+@dataclass
+class Checkpoint:
+    """A loaded checkpoint: the model (in eval mode), where it came from, and what it carries."""
+
+    model: IntModel
+    path: Path
+    source: str  # "int-studio" or "public-int"
+    meta: dict[str, Any] = field(default_factory=dict)
+    extra: dict[str, Any] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def config(self) -> IntConfig:
+        return self.model.config
+
+
+def _atomic_torch_save(obj: Any, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            torch.save(obj, handle)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def save_checkpoint(
+    path: str | os.PathLike,
+    model: IntModel,
+    *,
+    meta: dict[str, Any] | None = None,
+    extra: dict[str, Any] | None = None,
+) -> Path:
+    """Write ``model`` (weights + config + metadata) atomically; returns the path.
+
+    ``meta`` may carry e.g. ``phase``, ``metrics``, ``step``; the body model identity and a timestamp are added.
+    """
+    if model.config is None:
+        raise CheckpointError("the model has no config; build it with build_model()")
+    path = Path(path)
+    payload = {
+        "format": FORMAT,
+        "version": VERSION,
+        "config": model.config.to_dict(),
+        "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+        "meta": {
+            "body_model": model.body_model.identity,
+            "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+            **(meta or {}),
+        },
+        "extra": extra or {},
+    }
+    _atomic_torch_save(payload, path)
+    return path
+
+
+def read_checkpoint_file(path: str | os.PathLike) -> dict[str, Any]:
+    """``torch.load(weights_only=True)`` with clear errors; numpy scalars are allowed, nothing else."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"checkpoint not found: {path}")
+    try:
+        with torch.serialization.safe_globals(_NUMPY_SAFE_GLOBALS):
+            data = torch.load(path, map_location="cpu", weights_only=True)
+    except (pickle.UnpicklingError, RuntimeError, EOFError, ValueError, AttributeError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise CheckpointError(f"{path.name} is not a readable PyTorch checkpoint ({first})") from exc
+    if not isinstance(data, dict):
+        raise CheckpointError(f"{path.name} holds a {type(data).__name__}, not a checkpoint dict")
+    return data
+
+
+def is_public_int_state_dict(state: dict[str, Any]) -> bool:
+    return any(k.removeprefix("module.") == "joint3d_tokens" for k in state)
+
+
+def remap_public_int_state_dict(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Public INT parameter names -> ours (pure). Strips ``module.``, drops keys listed in PUBLIC_INT_DROPPED."""
+    out: dict[str, torch.Tensor] = {}
+    for key, value in state.items():
+        key = key.removeprefix("module.")
+        if any(p.search(key) for p in PUBLIC_INT_DROPPED):
+            continue
+        for old, new in PUBLIC_INT_RENAMES:
+            if key.startswith(old):
+                key = new + key[len(old):]
+                break
+        out[key] = value
+    return out
+
+
+def public_int_config(state: dict[str, torch.Tensor], **overrides: Any) -> IntConfig:
+    """The ``paper`` config adjusted to what a remapped public state dict holds: numbers of spatial and temporal
+    blocks, and the temporal embedding length (16 or 64 in the public checkpoints). Head counts cannot be read
+    from weights; the paper's 12 is assumed unless overridden."""
+
+    def count(prefix: str) -> int:
+        found = {int(m.group(1)) for k in state if (m := re.match(rf"{re.escape(prefix)}(\d+)\.", k))}
+        return max(found) + 1 if found else 0
+
+    inferred: dict[str, Any] = {"depth": count("blocks."), "temporal_depth": count("temporal_transformer.blocks.")}
+    if "temporal_transformer.pos_embed" in state:
+        inferred["temporal_len"] = int(state["temporal_transformer.pos_embed"].shape[1])
+    return get_config("paper", **{**inferred, **overrides})
+
+
+def _check_fit(model: IntModel, state: dict[str, torch.Tensor], source: str) -> None:
+    own = model.state_dict()
+    missing = sorted(set(own) - set(state))
+    unexpected = sorted(set(state) - set(own))
+    shapes = [
+        f"{k}: checkpoint {tuple(state[k].shape)} vs model {tuple(own[k].shape)}"
+        for k in sorted(set(own) & set(state))
+        if tuple(state[k].shape) != tuple(own[k].shape)
+    ]
+    if not (missing or unexpected or shapes):
+        return
+
+    def listing(title: str, items: list[str]) -> str:
+        shown = ", ".join(items[:8]) + (f", ... ({len(items)} in all)" if len(items) > 8 else "")
+        return f"{title}: {shown}"
+
+    problems = (("missing", missing), ("unexpected", unexpected), ("shape mismatch", shapes))
+    details = "; ".join(listing(title, items) for title, items in problems if items)
+    raise CheckpointError(f"the {source} checkpoint does not fit the {model.config.variant} model: {details}")
+
+
+def load_checkpoint(
+    path: str | os.PathLike,
+    *,
+    device: str | torch.device = "cpu",
+    body_model: BodyModel | None = None,
+    smpl_dir: str | None = None,
+    **overrides: Any,
+) -> Checkpoint:
+    """Load an INT Studio checkpoint or a public INT checkpoint into a model in eval mode.
+
+    ``overrides`` replace config fields (for public checkpoints e.g. ``temporal_heads=1`` when the
+    checkpoint was trained with the public code's default of one temporal head). Raises
+    :class:`CheckpointError` naming the mismatched keys and shapes when the weights do not fit.
+    """
+    path = Path(path)
+    data = read_checkpoint_file(path)
+    if data.get("format") == FORMAT:
+        if data.get("version", 0) > VERSION:
+            raise CheckpointError(f"{path.name} was written by a newer INT Studio (format version {data['version']})")
+        config = IntConfig.from_dict({**data["config"], **overrides})
+        state, source, meta, extra = data["state_dict"], FORMAT, dict(data.get("meta", {})), dict(data.get("extra", {}))
+    else:
+        raw = data.get("state_dict", data.get("model", data))
+        if not isinstance(raw, dict) or not is_public_int_state_dict(raw):
+            raise CheckpointError(
+                f"{path.name} is neither an INT Studio checkpoint nor a public INT checkpoint "
+                "(no 'joint3d_tokens' among its keys)"
+            )
+        state = remap_public_int_state_dict(raw)
+        config = public_int_config(state, **overrides)
+        source = "public-int"
+        meta = {k: v for k, v in data.items() if k not in ("state_dict", "model", "optimizer") and _is_plain(v)}
+        extra = {}
+    model = build_model(config, body_model=body_model, smpl_dir=smpl_dir)
+    _check_fit(model, state, source)
+    model.load_state_dict(state, strict=True)
+    warnings = []
+    trained_with = meta.get("body_model")
+    if trained_with and trained_with != model.body_model.identity:
+        warnings.append(
+            f"checkpoint trained with body model {trained_with}, running with {model.body_model.identity}: "
+            "the pose is comparable, the shape space may not be"
+        )
+    return Checkpoint(model=model.to(device).eval(), path=path, source=source, meta=meta, extra=extra,
+                      warnings=warnings)
+
+
+def _is_plain(value: Any) -> bool:
+    return isinstance(value, (str, int, float, bool)) or (isinstance(value, np.generic) and value.size == 1)
