@@ -5,10 +5,9 @@
 Tabs so far: Model (model card, and the prior pose and shape decoded from the learned tokens as a 3D mesh).
 """
 
-from __future__ import annotations
-
 import argparse
 import functools
+import hashlib
 import logging
 import os
 import shutil
@@ -121,18 +120,20 @@ def model_card(model: IntModel, info: dict) -> str:
     else:
         origin = "none: **freshly initialised, untrained weights** (predictions are meaningless until trained)"
         trained, metric_text = "untrained", ""
-    temporal = (f"{cfg.temporal_depth} blocks x {cfg.temporal_heads} heads, embedding length {cfg.temporal_len}"
+    plural = lambda n, word: f"{n} {word}{'' if n == 1 else 's'}"  # noqa: E731
+    temporal = (f"{plural(cfg.temporal_depth, 'block')} x {plural(cfg.temporal_heads, 'head')}, "
+                f"embedding length {cfg.temporal_len}"
                 if cfg.has_temporal else "none (image model)")
     lines = [
         f"### Model: `{cfg.variant}` variant",
-        "| | |", "|---|---|",
+        "| Property | Value |", "|:--|:--|",
         f"| Checkpoint | {origin} |",
         f"| Training | {trained} |",
         *([f"| Metrics | {metric_text} |"] if metric_text else []),
         f"| Parameters | {mil(counts['total'])} (backbone {mil(counts['backbone'])}, spatial transformer "
         f"{mil(counts['spatial_transformer'])}, temporal transformer {mil(counts['temporal_transformer'])}) |",
         f"| Input | {cfg.img_size} x {cfg.img_size} crops, {cfg.num_patches} patches of stride {cfg.patch_stride} |",
-        f"| Spatial transformer | {cfg.depth} blocks x {cfg.num_heads} heads, width {cfg.embed_dim} |",
+        f"| Spatial transformer | {plural(cfg.depth, 'block')} x {plural(cfg.num_heads, 'head')}, width {cfg.embed_dim} |",
         f"| Temporal transformer | {temporal} |",
         f"| Body model | {model.body_model.description} |",
         f"| Device | {next(model.parameters()).device} |",
@@ -149,36 +150,46 @@ def joint_angle_figure(names, angles_deg) -> go.Figure:
     return fig
 
 
-# ----------------------------------------------------------------------------------------------- app
+# ----------------------------------------------------------------------------------------------- handlers
+@handler
+def show_model(cache: ModelCache, key: str, keep_orientation: bool, request: gr.Request | None = None):
+    """Model card, prior mesh (glb) and prior joint angles of the model ``key``."""
+    model, info = cache.get(key)
+    prior = prior_mesh(model, keep_orientation=keep_orientation)
+    name = f"prior-{hashlib.sha1(f'{key}|{keep_orientation}'.encode()).hexdigest()[:12]}.glb"
+    glb = export_mesh(session_dir(cache.settings, request) / name, prior.vertices, prior.faces)
+    return model_card(model, info), str(glb), joint_angle_figure(prior.joint_names, prior.joint_angles_deg), key
+
+
+@handler
+def choose_model(cache: ModelCache, upload, path_text: str | None, variant: str, keep_orientation: bool,
+                 request: gr.Request | None = None):
+    """An uploaded checkpoint, else a server path, else a fresh model of ``variant``."""
+    if upload is not None:
+        path = Path(upload if isinstance(upload, str) else upload.name)
+    elif path_text and path_text.strip():
+        path = Path(path_text.strip()).expanduser()
+    else:
+        if variant not in FRESH_VARIANTS:
+            raise UserError(f"unknown variant {variant!r}; choose one of {', '.join(FRESH_VARIANTS)}")
+        return show_model(cache, f"fresh:{variant}", keep_orientation, request)
+    if path.suffix.lower() not in CHECKPOINT_SUFFIXES:
+        raise UserError(f"{path.name} is not a checkpoint: expected a file ending in {', '.join(CHECKPOINT_SUFFIXES)}")
+    if not path.is_file():
+        raise UserError(f"no checkpoint at {path}")
+    return show_model(cache, f"checkpoint:{path.resolve()}", keep_orientation, request)
+
+
+def forget_session(settings: Settings, request: gr.Request) -> None:
+    """Delete a closed session's output folder."""
+    shutil.rmtree(session_dir(settings, request), ignore_errors=True)
+
+
+# ----------------------------------------------------------------------------------------------- layout
 def build_demo(settings: Settings | None = None) -> gr.Blocks:
     settings = settings or Settings()
     cache = ModelCache(settings)
     default_key = f"checkpoint:{settings.checkpoint}" if settings.checkpoint else "fresh:small"
-
-    @handler
-    def show_model(key: str, keep_orientation: bool, request: gr.Request):
-        model, info = cache.get(key)
-        prior = prior_mesh(model, keep_orientation=keep_orientation)
-        glb = export_mesh(session_dir(settings, request) / f"prior-{abs(hash((key, keep_orientation)))}.glb",
-                          prior.vertices, prior.faces)
-        return model_card(model, info), str(glb), joint_angle_figure(prior.joint_names, prior.joint_angles_deg), key
-
-    @handler
-    def choose_model(upload, path_text: str, variant: str, keep_orientation: bool, request: gr.Request):
-        if upload is not None:
-            path = Path(upload if isinstance(upload, str) else upload.name)
-        elif path_text and path_text.strip():
-            path = Path(path_text.strip()).expanduser()
-        else:
-            return show_model(f"fresh:{variant}", keep_orientation, request)
-        if path.suffix.lower() not in CHECKPOINT_SUFFIXES:
-            raise UserError(f"{path.name} is not a checkpoint: expected a file ending in {', '.join(CHECKPOINT_SUFFIXES)}")
-        if not path.is_file():
-            raise UserError(f"no checkpoint at {path}")
-        return show_model(f"checkpoint:{path.resolve()}", keep_orientation, request)
-
-    def forget_session(request: gr.Request):
-        shutil.rmtree(session_dir(settings, request), ignore_errors=True)
 
     with gr.Blocks(title="INT Studio", delete_cache=(3600, 24 * 3600)) as demo:
         gr.Markdown("# INT Studio\n3D human pose and shape with independent tokens: 24 joint-rotation tokens, a "
@@ -193,17 +204,28 @@ def build_demo(settings: Settings | None = None) -> gr.Blocks:
                     variant = gr.Dropdown(FRESH_VARIANTS, value="small", label="…or a fresh (untrained) model of variant")
                     load = gr.Button("Load model", variant="primary")
             card = gr.Markdown()
-            keep = gr.Checkbox(value=True, label="Show the prior's learned global orientation "
-                               "(off: upright, facing the camera)")
+            keep = gr.Checkbox(value=False, label="Show the prior's learned global orientation "
+                               "(off: the body upright and facing the camera, so the prior body pose is visible)")
             with gr.Row():
                 mesh = gr.Model3D(label="Prior pose and shape decoded from the tokens", clear_color=(0.95, 0.95, 0.95, 1.0),
                                   height=420)
                 angles = gr.Plot(label="Prior joint rotations")
         outputs = [card, mesh, angles, model_key]
-        load.click(choose_model, [upload, path_text, variant, keep], outputs, api_name="load_model")
-        keep.change(show_model, [model_key, keep], outputs, api_name="model_card")
-        demo.load(show_model, [model_key, keep], outputs, api_name=False)
-        demo.unload(forget_session)
+
+        # Wiring: Gradio injects the request by annotation, so each event gets a small typed adapter.
+        def on_load_click(upload, path_text: str, variant: str, keep: bool, request: gr.Request):
+            return choose_model(cache, upload, path_text, variant, keep, request)
+
+        def on_show(key: str, keep: bool, request: gr.Request):
+            return show_model(cache, key, keep, request)
+
+        def on_unload(request: gr.Request):
+            forget_session(settings, request)
+
+        load.click(on_load_click, [upload, path_text, variant, keep], outputs, api_name="load_model")
+        keep.change(on_show, [model_key, keep], outputs, api_name="model_card")
+        demo.load(on_show, [model_key, keep], outputs, api_name=False)
+        demo.unload(on_unload)
     return demo
 
 

@@ -78,6 +78,7 @@ def paper_pair(body_model, tmp_path_factory):
     return reference, path
 
 
+@pytest.mark.slow
 def test_public_int_checkpoint_loads_strictly_and_reproduces_outputs(paper_pair, body_model):
     reference, path = paper_pair
     loaded = load_checkpoint(path, body_model=body_model)
@@ -90,6 +91,7 @@ def test_public_int_checkpoint_loads_strictly_and_reproduces_outputs(paper_pair,
         torch.testing.assert_close(getattr(got, name), getattr(expected, name), atol=1e-5, rtol=1e-5)
 
 
+@pytest.mark.slow
 def test_public_int_checkpoint_with_a_64_frame_embedding(paper_pair, body_model, tmp_path):
     reference, _ = paper_pair
     path = tmp_path / "int_64.pth"
@@ -108,6 +110,7 @@ def test_remap_is_pure_and_drops_foreign_buffers():
     assert sorted(out) == ["temporal_transformer.blocks.0.attn.qkv.weight", "tokens.joints"]
 
 
+@pytest.mark.slow
 def test_a_checkpoint_that_does_not_fit_names_keys_and_shapes(paper_pair, body_model, tmp_path):
     reference, _ = paper_pair
     state = _public_int_layout(reference.state_dict())

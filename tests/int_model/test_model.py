@@ -145,6 +145,7 @@ def test_image_model_variant_has_no_temporal_transformer(body_model):
         model(_frames(1, 2), temporal=True)
 
 
+@pytest.mark.slow
 def test_paper_variant_matches_the_public_model(body_model):
     cfg = get_config("paper")
     assert (cfg.img_size, cfg.backbone_layers, cfg.depth, cfg.num_heads, cfg.embed_dim) == (224, (3, 4, 9), 6, 12, 768)

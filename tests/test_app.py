@@ -1,0 +1,129 @@
+"""The Gradio app: handlers give clear messages, and the page works in a real (headless) Chromium."""
+
+import io
+import os
+import shutil
+import socket
+from pathlib import Path
+
+import gradio as gr
+import numpy as np
+import pytest
+
+import app
+from int_model import build_model, save_checkpoint
+
+
+@pytest.fixture
+def cache(tmp_path):
+    return app.ModelCache(app.Settings(output_root=tmp_path / "outputs"))
+
+
+def test_module_level_demo_is_a_blocks_app():
+    assert isinstance(app.demo, gr.Blocks)
+
+
+def test_fresh_model_card_mesh_and_angles(cache):
+    card, glb, figure, key = app.choose_model(cache, None, "", "tiny", False, None)
+    assert key == "fresh:tiny"
+    assert "`tiny` variant" in card and "untrained" in card and "procedural SMPL-format body" in card
+    assert Path(glb).suffix == ".glb" and Path(glb).stat().st_size > 10_000
+    assert len(figure.data[0].y) == 24
+
+
+def test_checkpoint_card_shows_phase_and_metrics(cache, tmp_path, body_model):
+    path = save_checkpoint(tmp_path / "m.pt", build_model("tiny", body_model=body_model),
+                           meta={"phase": 1, "metrics": {"pa_mpjpe": 88.25}})
+    card, glb, _, key = app.choose_model(cache, None, str(path), "small", True, None)
+    assert key == f"checkpoint:{path.resolve()}"
+    assert "m.pt" in card and "phase: 1" in card and "pa_mpjpe 88.2" in card
+    assert Path(glb).is_file()
+
+
+@pytest.mark.parametrize(
+    "name, content, message",
+    [
+        ("notes.txt", b"hello", "is not a checkpoint"),
+        ("broken.pt", b"\x00garbage", "not a readable PyTorch checkpoint"),
+    ],
+)
+def test_bad_checkpoints_give_a_message_not_a_traceback(cache, tmp_path, name, content, message):
+    path = tmp_path / name
+    path.write_bytes(content)
+    with pytest.raises(gr.Error, match=message):
+        app.choose_model(cache, None, str(path), "tiny", False, None)
+    with pytest.raises(gr.Error, match="no checkpoint at"):
+        app.choose_model(cache, None, str(tmp_path / "missing.pt"), "tiny", False, None)
+
+
+def test_unexpected_failures_are_reported_briefly(monkeypatch, cache):
+    def boom(*_a, **_k):
+        raise KeyError("internal")
+
+    monkeypatch.setattr(app, "prior_mesh", boom)
+    with pytest.raises(gr.Error, match="Something went wrong .*still running"):
+        app.show_model(cache, "fresh:tiny", False, None)
+
+
+# --------------------------------------------------------------------------------------------- browser
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync", "--no-first-run", "--use-gl=swiftshader", "--enable-unsafe-swiftshader"]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory):
+    settings = app.Settings(output_root=tmp_path_factory.mktemp("app-outputs"))
+    demo = app.build_demo(settings)
+    port = _free_port()
+    demo.queue().launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
+    yield f"http://127.0.0.1:{port}/"
+    demo.close()
+
+
+def _not_blank(png: bytes) -> float:
+    from PIL import Image
+
+    pixels = np.asarray(Image.open(io.BytesIO(png)).convert("L"), dtype=np.float32)
+    return float(pixels.std())
+
+
+@pytest.mark.browser
+@pytest.mark.slow
+@pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed (make test installs it)")
+def test_model_tab_in_chromium(served, tmp_path):
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1300, "height": 1100})
+        page.goto(served)
+        page.get_by_text("Model: ").first.wait_for(timeout=90_000)
+        assert page.get_by_text("freshly initialised, untrained weights").count() == 1
+        # The 3D viewer draws the prior mesh: its canvas is not a blank picture.
+        canvas = page.locator("canvas").first
+        canvas.wait_for(timeout=30_000)
+        page.wait_for_timeout(3000)
+        assert _not_blank(canvas.screenshot()) > 5.0
+        # The joint-angle plot rendered its 24 bars.
+        page.locator(".js-plotly-plot .bars path").nth(23).wait_for(timeout=30_000)
+        screenshots = Path(os.environ.get("INT_TEST_SCREENSHOTS", tmp_path))
+        page.screenshot(path=str(screenshots / "model-tab.png"), full_page=True)
+
+        # A bad server path shows a message, and the page keeps working.
+        page.get_by_label("…or a checkpoint path on the server").fill("/nonexistent/model.pt")
+        page.get_by_role("button", name="Load model").click()
+        page.get_by_text("no checkpoint at /nonexistent/model.pt").first.wait_for(timeout=30_000)
+        page.get_by_label("…or a checkpoint path on the server").fill("")
+        page.get_by_label("…or a fresh (untrained) model of variant").click()
+        page.get_by_role("option", name="tiny").click()
+        page.get_by_role("button", name="Load model").click()
+        page.locator("h3", has_text="tiny").first.wait_for(timeout=60_000)
+        page.screenshot(path=str(screenshots / "model-tab-tiny.png"), full_page=True)
+        browser.close()
