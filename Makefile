@@ -21,8 +21,13 @@ $(PY):
 	$(PYTHON_SYSTEM) -m venv $(VENV)
 
 # The stamps make pip run again only when a requirements file changed.
+# pyrender 0.1.45 pins PyOpenGL==3.1.0, whose OSMesa platform does not import with numpy 2; 3.1.10 works for
+# both EGL and OSMesa. Two pins cannot share one requirements file, so the newer one is installed afterwards.
+PYOPENGL_OVERRIDE := PyOpenGL==3.1.10
+
 $(VENV)/.runtime-installed: requirements.txt | $(PY)
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.txt
+	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps $(PYOPENGL_OVERRIDE)
 	touch $@
 
 $(VENV)/.dev-installed: requirements.txt requirements-dev.txt $(VENV)/.runtime-installed

@@ -1,0 +1,104 @@
+"""3D export of meshes for viewers (.glb, .obj, .ply) through trimesh.
+
+Meshes arrive in the camera frame used throughout INT (x right, y down, z away from the camera; see
+:mod:`viz.renderer`). glTF and most viewers are y-up with the viewer looking down -z, so by default
+the export rotates the mesh 180 degrees about x: ``(x, y, z) -> (x, -y, -z)``. That is a rotation
+(not a mirror), so face winding and normals stay outward, the body stands upright, and a person who
+faced the camera faces the viewer's default camera. Pass ``y_up=False`` to keep camera coordinates.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import trimesh
+
+from viz.renderer import RGB, SceneMesh, soft_colour
+
+__all__ = ["EXPORT_FORMATS", "export_mesh", "export_meshes", "mesh_to_trimesh"]
+
+#: File suffixes :func:`export_mesh` writes.
+EXPORT_FORMATS: tuple[str, ...] = (".glb", ".obj", ".ply")
+
+_CAMERA_TO_Y_UP = np.array([1.0, -1.0, -1.0])
+
+
+def mesh_to_trimesh(vertices: np.ndarray, faces: np.ndarray, colour: RGB | None = None, *,
+                    y_up: bool = True) -> trimesh.Trimesh:
+    """A trimesh.Trimesh with per-vertex colour, converted to y-up unless ``y_up`` is False.
+
+    Args:
+        vertices: (V, 3) camera frame (x right, y down, z forward). Not modified.
+        faces: (F, 3) int.
+        colour: RGB in [0, 1]; default :func:`viz.renderer.soft_colour` (0).
+        y_up: rotate 180 degrees about x into the y-up viewer frame.
+
+    Returns:
+        trimesh.Trimesh with V vertices (no merging or reordering) and F faces.
+    """
+    vertices = np.asarray(vertices, dtype=np.float64)
+    faces = np.asarray(faces)
+    if vertices.ndim != 2 or vertices.shape[1] != 3:
+        raise ValueError(f"vertices must be (V, 3), got {vertices.shape}")
+    if faces.ndim != 2 or faces.shape[1] != 3:
+        raise ValueError(f"faces must be (F, 3), got {faces.shape}")
+    points = vertices * _CAMERA_TO_Y_UP if y_up else vertices.copy()
+    rgb = soft_colour(0) if colour is None else colour
+    rgba = np.array([*(np.clip(np.asarray(rgb, dtype=np.float64), 0.0, 1.0) * 255.0), 255.0])
+    vertex_colors = np.tile(np.rint(rgba).astype(np.uint8), (len(points), 1))
+    return trimesh.Trimesh(points, faces.astype(np.int64), vertex_colors=vertex_colors, process=False)
+
+
+def _check_suffix(path: Path) -> str:
+    suffix = path.suffix.lower()
+    if suffix not in EXPORT_FORMATS:
+        raise ValueError(f"cannot export {path.name}: the suffix must be one of {', '.join(EXPORT_FORMATS)}")
+    return suffix
+
+
+def export_mesh(path: str | Path, vertices: np.ndarray, faces: np.ndarray, colour: RGB | None = None, *,
+                y_up: bool = True) -> Path:
+    """Write one mesh to ``path`` (.glb, .obj or .ply, chosen by the suffix); returns the path.
+
+    Vertices (V, 3) are in the camera frame and converted as in :func:`mesh_to_trimesh`.
+    """
+    path = Path(path)
+    _check_suffix(path)
+    mesh = mesh_to_trimesh(vertices, faces, colour, y_up=y_up)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    mesh.export(path)
+    return path
+
+
+def export_meshes(path: str | Path, meshes: Sequence[SceneMesh | tuple[Any, ...]], *,
+                  y_up: bool = True) -> Path:
+    """Write several meshes (e.g. all tracks of a frame) to one file; returns the path.
+
+    Each item is a SceneMesh or ``(vertices, faces[, colour[, translation]])`` in one camera frame;
+    colours default to :func:`viz.renderer.soft_colour` by position. A .glb keeps one node per mesh;
+    .obj and .ply get the meshes concatenated.
+    """
+    path = Path(path)
+    suffix = _check_suffix(path)
+    items = [m if isinstance(m, SceneMesh) else SceneMesh(*m) for m in meshes]
+    if not items:
+        raise ValueError("at least one mesh is needed")
+    parts = []
+    for index, item in enumerate(items):
+        vertices = np.asarray(item.vertices, dtype=np.float64)
+        if item.translation is not None:
+            vertices = vertices + np.asarray(item.translation, dtype=np.float64)
+        colour = soft_colour(index) if item.colour is None else item.colour
+        parts.append(mesh_to_trimesh(vertices, item.faces, colour, y_up=y_up))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if suffix == ".glb":
+        scene = trimesh.Scene()
+        for index, part in enumerate(parts):
+            scene.add_geometry(part, node_name=f"mesh_{index}", geom_name=f"mesh_{index}")
+        scene.export(path)
+    else:
+        trimesh.util.concatenate(parts).export(path)
+    return path
