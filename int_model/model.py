@@ -21,7 +21,7 @@ from timm.models.vision_transformer import Block
 from torch import nn
 
 from .attention import capture_attention as record_attention
-from .backbone import build_patch_embed
+from .backbone import build_patch_embed, load_backbone_weights
 from .body_model import BodyModel, load_body_model
 from .config import IntConfig, get_config
 from .geometry import rot6d_to_rotmat, rotmat_to_axis_angle, weak_perspective_project
@@ -282,12 +282,15 @@ def build_model(
     *,
     body_model: BodyModel | None = None,
     smpl_dir: str | None = None,
+    backbone_weights: str | None = None,
     **overrides,
 ) -> IntModel:
     """Build an INT network from a named variant (``paper``, ``small``, ``tiny``) or a config.
 
     ``overrides`` replace config fields (e.g. ``temporal_depth=0`` for the image model). The body model is
     ``body_model`` if given, else :func:`load_body_model` (``smpl_dir`` / ``INT_SMPL_DIR`` / procedural).
+    ``backbone_weights`` is an optional local file of ResNetV2 weights for the hybrid backbone (e.g. the
+    ImageNet-21k hybrid ViT's, converted by the user); nothing is ever downloaded.
     """
     if isinstance(variant, IntConfig):
         config = IntConfig.from_dict({**variant.to_dict(), **overrides}) if overrides else variant
@@ -299,4 +302,7 @@ def build_model(
     for name in ("variant", "temporal_mode"):
         fields.pop(name)
     fields = {k: tuple(v) if isinstance(v, list) else v for k, v in fields.items()}
-    return IntModel(**fields, body_model=body_model, config=config)
+    model = IntModel(**fields, body_model=body_model, config=config)
+    if backbone_weights is not None:
+        load_backbone_weights(model.patch_embed, backbone_weights)
+    return model

@@ -174,3 +174,16 @@ def test_config_round_trip_and_errors():
         get_config("tiny", wings=2)
     with pytest.raises(ValueError, match="divisible"):
         get_config("tiny", num_heads=5)
+
+
+def test_local_backbone_weights_are_loaded(body_model, tmp_path):
+    source = build_model("tiny", body_model=body_model)
+    path = tmp_path / "resnetv2.pth"
+    torch.save({f"patch_embed.backbone.{k}": v for k, v in source.patch_embed.backbone.state_dict().items()}, path)
+    model = build_model("tiny", body_model=body_model, backbone_weights=str(path))
+    for key, value in source.patch_embed.backbone.state_dict().items():
+        assert torch.equal(model.patch_embed.backbone.state_dict()[key], value)
+    wrong = tmp_path / "wrong.pth"
+    torch.save({"stem.conv.weight": torch.zeros(1, 1, 1, 1)}, wrong)
+    with pytest.raises(ValueError, match="stem.conv.weight"):
+        build_model("tiny", body_model=body_model, backbone_weights=str(wrong))
