@@ -1,0 +1,25 @@
+"""Body model: licensed SMPL files when the user has them, else a procedural SMPL-format body; both via smplx."""
+
+from .model import BodyModel, BodyOutput, load_body_model
+from .procedural import (
+    SHAPE_NAMES,
+    generate_procedural_body,
+    load_procedural_arrays,
+    proportions_for_betas,
+    shaped_rest_joints,
+)
+from .smpl_files import RefusedGlobalError, read_smpl_arrays, restricted_load
+
+__all__ = [
+    "SHAPE_NAMES",
+    "BodyModel",
+    "BodyOutput",
+    "RefusedGlobalError",
+    "generate_procedural_body",
+    "load_body_model",
+    "load_procedural_arrays",
+    "proportions_for_betas",
+    "read_smpl_arrays",
+    "restricted_load",
+    "shaped_rest_joints",
+]
