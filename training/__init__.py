@@ -1,0 +1,5 @@
+"""INT training: the sample contract, dataset readers, augmentation, losses and metrics (DESIGN §1, §3).
+
+Imports ``int_model`` only (never ``gradio``); see :mod:`training.sample` for the data contract that ties
+datasets, augmentation, losses and the trainer together.
+"""
