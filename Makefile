@@ -25,7 +25,10 @@ $(PY):
 # both EGL and OSMesa. Two pins cannot share one requirements file, so the newer one is installed afterwards.
 PYOPENGL_OVERRIDE := PyOpenGL==3.1.10
 
+# opencv-contrib (for the HOG people detector) and the plain opencv wheels write the same cv2/ folder: only
+# one may be installed, so a plain one left from an older requirements file is removed first.
 $(VENV)/.runtime-installed: requirements.txt | $(PY)
+	$(PY) -m pip uninstall --quiet --yes opencv-python-headless opencv-python >/dev/null 2>&1 || true
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.txt
 	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps $(PYOPENGL_OVERRIDE)
 	touch $@

@@ -1,0 +1,262 @@
+"""Following people over time: per-frame detections -> tracks with stable ids.
+
+The tracker is an online IoU + centre-distance tracker in the SORT family, without appearance features:
+
+1. every live track predicts its box in the current frame with a constant-velocity model (centre and size,
+   velocity smoothed over time);
+2. detections are matched to the predictions with the Hungarian algorithm (:func:`scipy.optimize.
+   linear_sum_assignment`) on a cost that mixes IoU and the centre distance (normalised by the predicted
+   box height), after gating pairs that are too far apart or too different in size;
+3. a track survives up to ``max_missed_frames`` frames without a detection; when it is found again the gap is
+   filled by linear interpolation (score 0 for filled frames); a longer miss ends it (a later detection of the
+   same person starts a new track);
+4. afterwards, tracks with fewer than ``min_track_length`` detections are dropped, each remaining track's box
+   centre and size are smoothed with a Savitzky-Golay filter over its own frames (a track is one contiguous
+   run after filling, so smoothing never crosses a gap), and ids are renumbered 0, 1, ... by first appearance.
+
+Boxes are ``(x, y, w, h)`` pixels, as everywhere in the pipeline.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+from scipy.optimize import linear_sum_assignment
+from scipy.signal import savgol_filter
+
+from .types import Detection, Track
+
+__all__ = ["TrackingParams", "box_iou", "smooth_boxes", "track", "xywh_to_cxcywh", "cxcywh_to_xywh"]
+
+# Cost given to gated-out pairs so that the assignment never prefers them (they are rejected afterwards anyway).
+_FORBIDDEN_COST = 1e6
+
+
+@dataclass(frozen=True)
+class TrackingParams:
+    """Settings of :func:`track`.
+
+    Attributes:
+        min_score: detections scoring below this are ignored.
+        min_iou: a pair is allowed when IoU(prediction, detection) reaches this ...
+        max_centre_distance: ... or when the centres are at most this many predicted box heights apart.
+        max_size_ratio: pairs whose heights differ by more than this factor are never matched.
+        centre_weight: matching cost = (1 - IoU) + centre_weight * centre distance / predicted height.
+        max_missed_frames: a track lives through up to this many frames without a detection (the gap is filled
+            by interpolation); after a longer miss it ends.
+        min_track_length: tracks with fewer detections than this are dropped. The minimum is capped at the
+            clip length, so a single image or a clip shorter than this keeps its people.
+        velocity_smoothing: weight of the newest measured velocity in the running velocity estimate (0..1).
+        smoothing_window: Savitzky-Golay window in frames (odd; 1 switches smoothing off). Shorter tracks use
+            the longest odd window that fits.
+        smoothing_order: polynomial order of the Savitzky-Golay filter (kept below the window).
+    """
+
+    min_score: float = 0.0
+    min_iou: float = 0.1
+    max_centre_distance: float = 0.75
+    max_size_ratio: float = 1.5
+    centre_weight: float = 0.5
+    max_missed_frames: int = 8
+    min_track_length: int = 5
+    velocity_smoothing: float = 0.5
+    smoothing_window: int = 7
+    smoothing_order: int = 2
+
+    def __post_init__(self) -> None:
+        if self.max_missed_frames < 0:
+            raise ValueError(f"max_missed_frames must be >= 0, got {self.max_missed_frames}")
+        if self.min_track_length < 1:
+            raise ValueError(f"min_track_length must be >= 1, got {self.min_track_length}")
+        if self.smoothing_window < 1 or self.smoothing_window % 2 == 0:
+            raise ValueError(f"smoothing_window must be a positive odd number, got {self.smoothing_window}")
+        if not 0.0 <= self.velocity_smoothing <= 1.0:
+            raise ValueError(f"velocity_smoothing must be in [0, 1], got {self.velocity_smoothing}")
+        if self.max_size_ratio < 1.0:
+            raise ValueError(f"max_size_ratio must be >= 1, got {self.max_size_ratio}")
+
+
+# ----------------------------------------------------------------------------------------------
+# Box helpers
+# ----------------------------------------------------------------------------------------------
+
+
+def xywh_to_cxcywh(boxes: np.ndarray) -> np.ndarray:
+    """(..., 4) (x, y, w, h) -> (..., 4) (centre x, centre y, w, h)."""
+    boxes = np.asarray(boxes, dtype=np.float64)
+    return np.concatenate([boxes[..., :2] + boxes[..., 2:] / 2, boxes[..., 2:]], axis=-1)
+
+
+def cxcywh_to_xywh(boxes: np.ndarray) -> np.ndarray:
+    """(..., 4) (centre x, centre y, w, h) -> (..., 4) (x, y, w, h)."""
+    boxes = np.asarray(boxes, dtype=np.float64)
+    return np.concatenate([boxes[..., :2] - boxes[..., 2:] / 2, boxes[..., 2:]], axis=-1)
+
+
+def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Pairwise IoU of (N, 4) and (M, 4) (x, y, w, h) boxes -> (N, M)."""
+    a = np.asarray(a, dtype=np.float64).reshape(-1, 4)
+    b = np.asarray(b, dtype=np.float64).reshape(-1, 4)
+    a0, a1 = a[:, None, :2], a[:, None, :2] + a[:, None, 2:]
+    b0, b1 = b[None, :, :2], b[None, :, :2] + b[None, :, 2:]
+    inter = np.clip(np.minimum(a1, b1) - np.maximum(a0, b0), 0, None).prod(-1)
+    union = a[:, None, 2:].prod(-1) + b[None, :, 2:].prod(-1) - inter
+    return np.where(union > 0, inter / np.maximum(union, 1e-12), 0.0)
+
+
+# ----------------------------------------------------------------------------------------------
+# Online association
+# ----------------------------------------------------------------------------------------------
+
+
+@dataclass
+class _LiveTrack:
+    """A track being built. Boxes are (cx, cy, w, h); velocity is per frame."""
+
+    key: int
+    frames: list[int] = field(default_factory=list)
+    boxes: list[np.ndarray] = field(default_factory=list)
+    scores: list[float] = field(default_factory=list)
+    velocity: np.ndarray = field(default_factory=lambda: np.zeros(4))
+
+    def predict(self, frame: int) -> np.ndarray:
+        """(4,) predicted (cx, cy, w, h) at ``frame`` (constant velocity; size kept positive)."""
+        steps = frame - self.frames[-1]
+        box = self.boxes[-1] + self.velocity * steps
+        box[2:] = np.maximum(box[2:], self.boxes[-1][2:] * 0.5)
+        return box
+
+    def add(self, frame: int, box: np.ndarray, score: float, *, velocity_smoothing: float) -> None:
+        if self.frames:
+            steps = frame - self.frames[-1]
+            measured = (box - self.boxes[-1]) / steps
+            if len(self.frames) == 1:
+                self.velocity = measured
+            else:
+                self.velocity = velocity_smoothing * measured + (1.0 - velocity_smoothing) * self.velocity
+        self.frames.append(frame)
+        self.boxes.append(box)
+        self.scores.append(score)
+
+
+def _match_cost(predicted: np.ndarray, detected: np.ndarray, params: TrackingParams) -> np.ndarray:
+    """(T, 4) predictions and (D, 4) detections, both (cx, cy, w, h) -> (T, D) cost, _FORBIDDEN_COST where gated."""
+    iou = box_iou(cxcywh_to_xywh(predicted), cxcywh_to_xywh(detected))
+    height = np.maximum(predicted[:, None, 3], 1e-6)
+    distance = np.linalg.norm(predicted[:, None, :2] - detected[None, :, :2], axis=-1) / height
+    ratio = np.maximum(predicted[:, None, 3], 1e-6) / np.maximum(detected[None, :, 3], 1e-6)
+    similar_size = (ratio <= params.max_size_ratio) & (ratio >= 1.0 / params.max_size_ratio)
+    allowed = similar_size & ((iou >= params.min_iou) | (distance <= params.max_centre_distance))
+    cost = (1.0 - iou) + params.centre_weight * distance
+    return np.where(allowed, cost, _FORBIDDEN_COST)
+
+
+def _associate(live: list[_LiveTrack], frame: int, detected: np.ndarray,
+               params: TrackingParams) -> tuple[list[tuple[int, int]], list[int]]:
+    """Match live tracks to this frame's detections. Returns ((track index, detection index) pairs, unmatched dets)."""
+    if not live or len(detected) == 0:
+        return [], list(range(len(detected)))
+    predicted = np.stack([t.predict(frame) for t in live])
+    cost = _match_cost(predicted, detected, params)
+    rows, cols = linear_sum_assignment(cost)
+    pairs = [(int(r), int(c)) for r, c in zip(rows, cols) if cost[r, c] < _FORBIDDEN_COST]
+    matched = {c for _, c in pairs}
+    return pairs, [d for d in range(len(detected)) if d not in matched]
+
+
+# ----------------------------------------------------------------------------------------------
+# Post-processing
+# ----------------------------------------------------------------------------------------------
+
+
+def _fill_gaps(frames: np.ndarray, boxes: np.ndarray, scores: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Linear interpolation of (cx, cy, w, h) over missing frames; filled frames get score 0."""
+    full = np.arange(frames[0], frames[-1] + 1)
+    if len(full) == len(frames):
+        return frames, boxes, scores
+    filled = np.stack([np.interp(full, frames, boxes[:, k]) for k in range(4)], axis=1)
+    full_scores = np.zeros(len(full))
+    full_scores[frames - frames[0]] = scores
+    return full, filled, full_scores
+
+
+def smooth_boxes(boxes: np.ndarray, *, window: int, order: int) -> np.ndarray:
+    """Savitzky-Golay smoothing of (K, 4) (x, y, w, h) boxes of consecutive frames, on centre and size.
+
+    The window shrinks to the longest odd length that fits K (no smoothing below ``order + 2`` frames).
+    Returns (K, 4) (x, y, w, h).
+    """
+    boxes = np.asarray(boxes, dtype=np.float64)
+    length = len(boxes)
+    window = min(window, length if length % 2 == 1 else length - 1)
+    if window <= order or window < 3:
+        return boxes.copy()
+    centre_size = xywh_to_cxcywh(boxes)
+    smoothed = savgol_filter(centre_size, window_length=window, polyorder=order, axis=0, mode="interp")
+    smoothed[:, 2:] = np.maximum(smoothed[:, 2:], 1.0)
+    return cxcywh_to_xywh(smoothed)
+
+
+# ----------------------------------------------------------------------------------------------
+# Entry point
+# ----------------------------------------------------------------------------------------------
+
+
+def track(detections: Sequence[Sequence[Detection]], *, num_frames: int,
+          params: TrackingParams = TrackingParams()) -> list[Track]:
+    """Link per-frame detections into tracks.
+
+    Args:
+        detections: ``detections[t]`` is the list of :class:`Detection` of frame ``t`` (their ``frame`` must be
+            ``t``); ``len(detections) <= num_frames`` (missing trailing frames have no detections).
+        num_frames: frames in the clip.
+        params: :class:`TrackingParams`.
+
+    Returns:
+        Tracks with ids 0, 1, ... in order of first appearance (ties: left to right). Each has consecutive
+        ``frames`` (K,), smoothed ``boxes`` (K, 4) (x, y, w, h) and ``scores`` (K,) (0 where a miss was filled).
+    """
+    if len(detections) > num_frames:
+        raise ValueError(f"detections cover {len(detections)} frames, more than num_frames={num_frames}")
+    finished: list[_LiveTrack] = []
+    live: list[_LiveTrack] = []
+    next_key = 0
+    for frame, frame_detections in enumerate(detections):
+        kept = [d for d in frame_detections if d.score >= params.min_score]
+        for d in kept:
+            if d.frame != frame:
+                raise ValueError(f"detection for frame {d.frame} listed under frame {frame}")
+        # Retire tracks that have now missed too many frames.
+        still: list[_LiveTrack] = []
+        for t in live:
+            (still if frame - t.frames[-1] - 1 <= params.max_missed_frames else finished).append(t)
+        live = still
+        detected = (xywh_to_cxcywh(np.stack([np.asarray(d.box, dtype=np.float64) for d in kept]))
+                    if kept else np.zeros((0, 4)))
+        pairs, unmatched = _associate(live, frame, detected, params)
+        for ti, di in pairs:
+            live[ti].add(frame, detected[di], float(kept[di].score), velocity_smoothing=params.velocity_smoothing)
+        for di in sorted(unmatched, key=lambda i: detected[i, 0]):
+            new = _LiveTrack(key=next_key)
+            next_key += 1
+            new.add(frame, detected[di], float(kept[di].score), velocity_smoothing=params.velocity_smoothing)
+            live.append(new)
+    finished.extend(live)
+
+    min_length = min(params.min_track_length, max(num_frames, 1))
+    results: list[tuple[int, float, int, Track]] = []
+    for t in finished:
+        if len(t.frames) < min_length:
+            continue
+        frames, boxes, scores = _fill_gaps(np.asarray(t.frames), np.stack(t.boxes), np.asarray(t.scores))
+        xywh = smooth_boxes(cxcywh_to_xywh(boxes), window=params.smoothing_window, order=params.smoothing_order)
+        results.append((int(frames[0]), float(boxes[0, 0]), t.key,
+                        Track(track_id=-1, frames=frames.astype(np.int64), boxes=xywh, scores=scores)))
+    results.sort(key=lambda item: item[:3])
+    tracks = []
+    for new_id, (_, _, _, t) in enumerate(results):
+        t.track_id = new_id
+        tracks.append(t)
+    return tracks
