@@ -1,0 +1,848 @@
+"""Scenes: people (the body model in motion) seen by a pinhole camera over a background, with full labels.
+
+Frames
+------
+* **World**: y up, the floor is the plane y = 0, metres. A person with heading 0 faces +z; the camera is
+  placed on the +z side looking toward -z, so heading 0 faces the camera.
+* **Camera** (the labels' frame, SPIN / VIBE and :mod:`viz.renderer`): x right, y down, z forward.
+  ``X_cam = R X_world + t`` (:class:`Camera`); pixels ``u = f X / Z + cx``, ``v = f Y / Z + cy`` with the
+  principal point at the image centre ``(W / 2, H / 2)`` and integer coordinates at pixel centres.
+
+A person's SMPL pose in the camera frame (``theta``, 72) keeps the motion's body joints; its global
+orientation is ``R @ R_y(heading) @ R_sway`` (an upright person facing the camera has about 180 degrees
+about x). ``vertices = SMPL(theta, beta) + transl`` in the camera frame, exactly (``transl`` is a label).
+
+The :func:`render_clip` API takes explicit people, camera, background and occluders; :func:`sample_scene`
+draws them from a :class:`~training.synthetic.config.SyntheticConfig` and :func:`render_scene` renders that.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import math
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import numpy as np
+import scipy.sparse
+import torch
+from scipy.spatial.transform import Rotation
+
+from int_model.body_model import BodyModel
+from int_model.constants import NUM_BETAS, NUM_H36M_JOINTS, NUM_JOINTS, SMPL_JOINT_NAMES
+from training.augment import EVAL_CROP_SCALE
+from viz.renderer import PinholeCamera, Renderer, RenderLayers, SceneMesh
+
+from . import backgrounds as bg
+from .config import SyntheticConfig
+from .motions import RANDOM_MOTION, Motion, angles_to_rotmat, periodic_motion, random_motion
+from .occluders import Occluder, make_sprite, occluder_masks, random_occluder_colours
+
+J = {name: index for index, name in enumerate(SMPL_JOINT_NAMES)}
+COVERED = 0.5  # coverage / alpha above which a pixel counts as covered (for visibility)
+
+# ----------------------------------------------------------------------------------------------
+# Body parts and clothing
+# ----------------------------------------------------------------------------------------------
+PART_NAMES: tuple[str, ...] = ("skin", "hair", "torso", "upper_arm", "forearm", "hips", "thigh", "shin", "shoes")
+PART = {name: index for index, name in enumerate(PART_NAMES)}
+#: The part of each vertex is the part of its dominant skinning joint (the head's is split into hair / skin).
+JOINT_PARTS: dict[str, str] = {
+    "pelvis": "hips", "left_hip": "thigh", "right_hip": "thigh", "spine1": "torso", "left_knee": "shin",
+    "right_knee": "shin", "spine2": "torso", "left_ankle": "shoes", "right_ankle": "shoes", "spine3": "torso",
+    "left_foot": "shoes", "right_foot": "shoes", "neck": "skin", "left_collar": "torso", "right_collar": "torso",
+    "head": "skin", "left_shoulder": "upper_arm", "right_shoulder": "upper_arm", "left_elbow": "forearm",
+    "right_elbow": "forearm", "left_wrist": "skin", "right_wrist": "skin", "left_hand": "skin", "right_hand": "skin",
+}
+HAIR_STYLES: tuple[str, ...] = ("bald", "short", "long")
+#: Hair covers the head's vertices above a level (in units of the head's half height, from its centre) that
+#: rises from the back of the head to the front: (level at the back, level at the face) per style.
+HAIR_LEVELS: dict[str, tuple[float, float]] = {"bald": (2.0, 2.0), "short": (-0.1, 0.55), "long": (-0.9, 0.5)}
+#: The hair level moves from its back to its face value between these depths (units of the head's half depth).
+HAIRLINE_DEPTHS: tuple[float, float] = (-0.3, 0.6)
+SKIN_TONES: tuple[tuple[int, int, int], ...] = (
+    (255, 224, 196), (241, 194, 167), (224, 172, 138), (198, 134, 96), (161, 102, 68), (120, 75, 48), (80, 52, 36),
+)
+HAIR_COLOURS: tuple[tuple[int, int, int], ...] = (
+    (28, 22, 20), (55, 38, 28), (95, 65, 42), (150, 110, 70), (205, 175, 115), (140, 62, 32), (165, 165, 165),
+)
+CLOTH_SATURATION, CLOTH_VALUE = (0.0, 0.85), (0.08, 0.95)
+SHOE_SATURATION, SHOE_VALUE = (0.0, 0.5), (0.05, 0.7)
+
+
+@dataclass(frozen=True)
+class Clothing:
+    """Colours of a person, RGB in [0, 1] per part of :data:`PART_NAMES` ((9, 3) float), and a hair style."""
+
+    colours: np.ndarray
+    hair: str = "short"
+
+
+def _interpolate_table(table: Sequence[tuple[int, int, int]], u: float) -> np.ndarray:
+    position = u * (len(table) - 1)
+    i = min(int(position), len(table) - 2)
+    f = position - i
+    return (np.asarray(table[i]) * (1 - f) + np.asarray(table[i + 1]) * f) / 255.0
+
+
+def sample_clothing(rng: np.random.Generator, config: SyntheticConfig) -> Clothing:
+    """Random skin tone, hair colour and style, shirt / trousers / shoe colours, sleeve and leg lengths."""
+    skin = _interpolate_table(SKIN_TONES, rng.uniform())
+    hair_colour = np.asarray(HAIR_COLOURS[int(rng.integers(len(HAIR_COLOURS)))]) / 255.0
+    shirt = bg.random_colour(rng, saturation=CLOTH_SATURATION, value=CLOTH_VALUE)
+    trousers = bg.random_colour(rng, saturation=CLOTH_SATURATION, value=CLOTH_VALUE)
+    shoes = bg.random_colour(rng, saturation=SHOE_SATURATION, value=SHOE_VALUE)
+    u = rng.uniform(size=5)
+    hair = "bald" if u[0] < config.bald_prob else "long" if u[1] < config.long_hair_prob else "short"
+    colours = np.empty((len(PART_NAMES), 3))
+    colours[PART["skin"]] = skin
+    colours[PART["hair"]] = hair_colour
+    colours[PART["torso"]] = shirt
+    colours[PART["upper_arm"]] = skin if u[2] < config.sleeveless_prob else shirt
+    colours[PART["forearm"]] = shirt if u[3] < config.long_sleeve_prob else skin
+    colours[PART["hips"]] = trousers
+    colours[PART["thigh"]] = trousers
+    colours[PART["shin"]] = trousers if u[4] < config.long_trousers_prob else skin
+    colours[PART["shoes"]] = shoes
+    return Clothing(colours=colours, hair=hair)
+
+
+PART_SMOOTHING_STEPS = 12  # rounds of neighbour averaging of the part labels (straighter clothing edges)
+
+
+@functools.lru_cache(maxsize=8)
+def vertex_parts(body_model: BodyModel, *, hair: str) -> np.ndarray:
+    """(V,) int part index (:data:`PART_NAMES`) of each vertex: its dominant skinning joint's part, with the
+    head split into hair and skin by :data:`HAIR_LEVELS` (in the rest template: y up, facing +z), then smoothed
+    over the mesh (majority of the neighbourhood) so that clothing edges run straight rather than zig-zag."""
+    weights = body_model.smpl.lbs_weights.detach().cpu().numpy()
+    dominant = weights.argmax(axis=1)
+    lookup = np.array([PART[JOINT_PARTS[name]] for name in SMPL_JOINT_NAMES])
+    parts = lookup[dominant]
+    head = dominant == J["head"]
+    if head.any():
+        template = body_model.smpl.v_template.detach().cpu().numpy()[head]
+        low, high = template.min(axis=0), template.max(axis=0)
+        centre, half = (low + high) / 2.0, np.maximum((high - low) / 2.0, 1e-6)
+        y_rel, z_rel = (template[:, 1] - centre[1]) / half[1], (template[:, 2] - centre[2]) / half[2]
+        back, front = HAIR_LEVELS[hair]
+        back_z, face_z = HAIRLINE_DEPTHS
+        towards_face = np.clip((z_rel - back_z) / (face_z - back_z), 0.0, 1.0)
+        is_hair = y_rel > back + (front - back) * towards_face
+        parts[head] = np.where(is_hair, PART["hair"], PART["skin"])
+    faces = np.asarray(body_model.faces)
+    num_vertices = parts.shape[0]
+    rows = np.concatenate([faces[:, 0], faces[:, 1], faces[:, 2], faces[:, 1], faces[:, 2], faces[:, 0],
+                           np.arange(num_vertices)])
+    cols = np.concatenate([faces[:, 1], faces[:, 2], faces[:, 0], faces[:, 0], faces[:, 1], faces[:, 2],
+                           np.arange(num_vertices)])
+    adjacency = scipy.sparse.csr_matrix((np.ones(rows.shape[0]), (rows, cols)), shape=(num_vertices,) * 2)
+    adjacency.data[:] = 1.0
+    one_hot = np.eye(len(PART_NAMES))[parts]
+    for _ in range(PART_SMOOTHING_STEPS):
+        one_hot = adjacency @ one_hot
+        one_hot /= one_hot.sum(axis=1, keepdims=True)
+    smoothed = one_hot.argmax(axis=1)
+    smoothed.setflags(write=False)
+    return smoothed
+
+
+@dataclass(frozen=True)
+class MeshGroup:
+    """The faces of one colour: ``vertex_ids`` (K,) into the full mesh, ``faces`` (F, 3) into those K vertices."""
+
+    vertex_ids: np.ndarray
+    faces: np.ndarray
+    colour: tuple[float, float, float]
+
+
+def colour_groups(faces: np.ndarray, vertex_colours: np.ndarray) -> list[MeshGroup]:
+    """Split a mesh into sub-meshes of one colour each (a face takes the colour most of its vertices have).
+
+    Args:
+        faces: (F, 3) int.
+        vertex_colours: (V, 3) float RGB in [0, 1].
+    """
+    palette, vertex_group = np.unique(np.round(vertex_colours, 6), axis=0, return_inverse=True)
+    vertex_group = vertex_group.reshape(-1)
+    g = vertex_group[faces]
+    face_group = np.where((g[:, 0] == g[:, 1]) | (g[:, 0] == g[:, 2]), g[:, 0], np.where(g[:, 1] == g[:, 2], g[:, 1],
+                                                                                          g[:, 0]))
+    groups = []
+    for index, colour in enumerate(palette):
+        group_faces = faces[face_group == index]
+        if len(group_faces) == 0:
+            continue
+        ids, local = np.unique(group_faces, return_inverse=True)
+        groups.append(MeshGroup(vertex_ids=ids, faces=local.reshape(-1, 3).astype(np.int64),
+                                colour=(float(colour[0]), float(colour[1]), float(colour[2]))))
+    return groups
+
+
+# ----------------------------------------------------------------------------------------------
+# Camera, lighting, people
+# ----------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Camera:
+    """A pinhole camera: ``X_cam = rotation @ X_world + translation``; principal point at the image centre.
+
+    Attributes:
+        rotation: (3, 3) world -> camera.
+        translation: (3,).
+        focal_length: pixels.
+        width, height: image size in pixels.
+    """
+
+    rotation: np.ndarray
+    translation: np.ndarray
+    focal_length: float
+    width: int
+    height: int
+
+    @property
+    def principal_point(self) -> tuple[float, float]:
+        return (self.width / 2.0, self.height / 2.0)
+
+    @property
+    def intrinsics(self) -> np.ndarray:
+        """(3, 3) camera matrix."""
+        cx, cy = self.principal_point
+        return np.array([[self.focal_length, 0.0, cx], [0.0, self.focal_length, cy], [0.0, 0.0, 1.0]])
+
+    @property
+    def extrinsics(self) -> np.ndarray:
+        """(3, 4) ``[R | t]`` world -> camera."""
+        return np.concatenate([self.rotation, self.translation[:, None]], axis=1)
+
+    @property
+    def centre(self) -> np.ndarray:
+        """(3,) the camera's position in the world."""
+        return -self.rotation.T @ self.translation
+
+    def to_camera(self, points: np.ndarray) -> np.ndarray:
+        """World points (..., 3) -> camera frame (..., 3)."""
+        return points @ self.rotation.T + self.translation
+
+    def project(self, points: np.ndarray) -> np.ndarray:
+        """Camera-frame points (..., 3) -> pixels (..., 2)."""
+        cx, cy = self.principal_point
+        z = points[..., 2:3]
+        return self.focal_length * points[..., :2] / z + np.array([cx, cy])
+
+    @classmethod
+    def look_at(cls, *, target: np.ndarray, distance: float, elevation_deg: float, roll_deg: float,
+                focal_length: float, width: int, height: int, azimuth_deg: float = 0.0) -> Camera:
+        """A camera ``distance`` metres from ``target`` (world), raised by ``elevation_deg`` and turned by
+        ``azimuth_deg`` about the vertical from the +z side, looking at the target, rolled by ``roll_deg``."""
+        e, a = math.radians(elevation_deg), math.radians(azimuth_deg)
+        direction = np.array([math.cos(e) * math.sin(a), math.sin(e), math.cos(e) * math.cos(a)])
+        centre = np.asarray(target, dtype=np.float64) + distance * direction
+        forward = -direction
+        right = np.cross(forward, np.array([0.0, 1.0, 0.0]))
+        right /= np.linalg.norm(right)
+        down = np.cross(forward, right)
+        rotation = _rot_z(math.radians(roll_deg)) @ np.stack([right, down, forward])
+        return cls(rotation=rotation, translation=-rotation @ centre, focal_length=float(focal_length),
+                   width=int(width), height=int(height))
+
+
+def _rot_y(angle: float) -> np.ndarray:
+    c, s = math.cos(angle), math.sin(angle)
+    return np.array([[c, 0.0, s], [0.0, 1.0, 0.0], [-s, 0.0, c]])
+
+
+def _rot_z(angle: float) -> np.ndarray:
+    c, s = math.cos(angle), math.sin(angle)
+    return np.array([[c, -s, 0.0], [s, c, 0.0], [0.0, 0.0, 1.0]])
+
+
+def focal_for_fov(fov_deg: float, height: int) -> float:
+    """Focal length in pixels for a vertical field of view."""
+    return height / 2.0 / math.tan(math.radians(fov_deg) / 2.0)
+
+
+@dataclass(frozen=True)
+class Lighting:
+    """The renderer's light intensity and ambient level, and an RGB tint multiplying the rendered people."""
+
+    intensity: float = 1.2
+    ambient: float = 0.25
+    tint: tuple[float, float, float] = (1.0, 1.0, 1.0)
+
+
+@contextlib.contextmanager
+def _lit(renderer: Renderer, lighting: Lighting) -> Iterator[None]:
+    """Temporarily set the renderer's (public) light intensity and ambient level."""
+    saved = (renderer.light_intensity, renderer.ambient)
+    renderer.light_intensity, renderer.ambient = float(lighting.intensity), float(lighting.ambient)
+    try:
+        yield
+    finally:
+        renderer.light_intensity, renderer.ambient = saved
+
+
+@dataclass(frozen=True)
+class PersonSpec:
+    """One person of a clip.
+
+    Attributes:
+        motion: the motion (:mod:`training.synthetic.motions`).
+        betas: (10,) shape.
+        heading_deg: facing direction about the vertical; 0 faces +z (the default camera).
+        position: (x, z) on the floor of the pelvis at mid-clip (a travelling motion's path is centred on it).
+        clothing: colours and hair.
+    """
+
+    motion: Motion
+    betas: np.ndarray
+    heading_deg: float = 0.0
+    position: tuple[float, float] = (0.0, 0.0)
+    clothing: Clothing = field(default_factory=lambda: Clothing(colours=np.full((len(PART_NAMES), 3), 0.7)))
+
+
+@dataclass(frozen=True)
+class PersonLabels:
+    """Labels of one person over T frames (camera frame, metres, pixels).
+
+    Attributes:
+        motion: motion name; period: period in frames (NaN for non-periodic motion).
+        betas: (10,).
+        pose: (T, 72) SMPL axis-angle, global orientation first, camera frame.
+        transl: (T, 3) so that SMPL(pose, betas) vertices + transl are the camera-frame vertices.
+        joints3d: (T, 24, 3) SMPL joints; joints3d_h36m: (T, 17, 3) Human3.6M joints (zeros without a regressor,
+            ``has_h36m`` False).
+        joints2d: (T, 24, 2) pixels.
+        in_image: (T, 24) bool, the joint projects inside the image.
+        occluded: (T, 24) bool, an occluder or another person covers the joint's pixel.
+        bbox: (T, 4) (cx, cy, w, h) pixels, the box of the projected vertices (may extend past the image).
+        crop_cam: (T, 3) weak-perspective camera (s, tx, ty) of the crop at ``EVAL_CROP_SCALE`` around ``bbox``:
+            ``s * (J_smpl[:2] + (tx, ty))`` ~ the crop coordinates of the joints, where ``J_smpl = joints3d - transl``
+            (the SMPL joints without translation); exact at the trunk's depth (:func:`crop_camera`).
+        visible_fraction: (T,) fraction of the person that is seen (inside the image, not covered).
+    """
+
+    motion: str
+    period: float
+    betas: np.ndarray
+    pose: np.ndarray
+    transl: np.ndarray
+    joints3d: np.ndarray
+    joints3d_h36m: np.ndarray
+    has_h36m: bool
+    joints2d: np.ndarray
+    in_image: np.ndarray
+    occluded: np.ndarray
+    bbox: np.ndarray
+    crop_cam: np.ndarray
+    visible_fraction: np.ndarray
+
+    @property
+    def visible(self) -> np.ndarray:
+        """(T, 24) bool: inside the image and not covered."""
+        return self.in_image & ~self.occluded
+
+
+@dataclass(frozen=True)
+class RenderedClip:
+    """A rendered clip: frames (T, H, W, 3) uint8 RGB, labels per person, the camera and what was drawn."""
+
+    frames: np.ndarray
+    people: tuple[PersonLabels, ...]
+    camera: Camera
+    fps: float
+    background_kind: str
+    occluders: tuple[Occluder, ...]
+    occluder_coverage: np.ndarray  # (T, H, W) float32
+
+
+#: Joints whose mean depth is the depth at which the crop camera is exact (the trunk: limbs reach toward or away
+#: from the camera, the trunk stays at the body's distance).
+TRUNK_JOINTS: tuple[int, ...] = tuple(J[name] for name in (
+    "pelvis", "left_hip", "right_hip", "spine1", "spine2", "spine3", "neck", "left_collar", "right_collar", "head",
+    "left_shoulder", "right_shoulder"))
+
+
+def reference_depth(joints3d: np.ndarray) -> np.ndarray:
+    """(..., 24, 3) camera-frame joints -> (...,) the depth a crop camera is exact at: the trunk's mean depth."""
+    return np.asarray(joints3d)[..., TRUNK_JOINTS, 2].mean(axis=-1)
+
+
+def crop_camera(*, transl: np.ndarray, depth: np.ndarray, focal_length: float | np.ndarray,
+                principal_point: np.ndarray | tuple[float, float], crop_centre: np.ndarray,
+                crop_side: np.ndarray) -> np.ndarray:
+    """The weak-perspective camera (s, tx, ty) of a square crop, for SMPL output without translation.
+
+    Exact for points at depth ``depth``: ``s = 2 f / (depth * side)`` and ``(tx, ty) = transl[:2] + (c - crop_centre)
+    * depth / f`` with ``c`` the principal point, so that ``s * (X[:2] + (tx, ty))`` is the crop coordinate (as
+    :class:`training.augment.CropTransform`) of the pixel ``f (X + transl) / Z + c`` of a point X at that depth.
+
+    Args:
+        transl: (..., 3) camera-frame translation of the SMPL output.
+        depth: (...,) reference depth (:func:`reference_depth`).
+        focal_length: pixels, scalar or (...,); principal_point: (..., 2) or (2,) pixels.
+        crop_centre: (..., 2) pixels; crop_side: (...,) pixels.
+    Returns:
+        (..., 3)
+    """
+    focal = np.asarray(focal_length, dtype=np.float64)
+    principal = np.asarray(principal_point, dtype=np.float64)
+    depth = np.asarray(depth, dtype=np.float64)
+    scale = 2.0 * focal / (depth * crop_side)
+    shift = np.asarray(transl, np.float64)[..., :2] + (principal - crop_centre) * (depth / focal)[..., None]
+    return np.concatenate([scale[..., None], shift], axis=-1)
+
+
+# ----------------------------------------------------------------------------------------------
+# Posing and rendering
+# ----------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class _Posed:
+    vertices: np.ndarray  # (T, V, 3) camera frame
+    pose: np.ndarray
+    transl: np.ndarray
+    joints3d: np.ndarray
+    joints3d_h36m: np.ndarray | None
+
+
+BODY_MODEL_THREADS = 1  # the same in every process, so that the float32 sums (and so the labels) are identical
+
+
+@contextlib.contextmanager
+def _torch_threads(count: int) -> Iterator[None]:
+    """Run torch with ``count`` intra-op threads, then restore the previous number."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(count)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
+
+
+def _rotvec(rotmat: np.ndarray) -> np.ndarray:
+    return Rotation.from_matrix(rotmat.reshape(-1, 3, 3)).as_rotvec().reshape(*rotmat.shape[:-2], 3)
+
+
+def pose_person(person: PersonSpec, *, camera: Camera, times: np.ndarray, body_model: BodyModel) -> _Posed:
+    """Pose one person over ``times`` (T,) seconds: on the floor, at its position, seen by ``camera``."""
+    num_frames = times.shape[0]
+    rotmat = angles_to_rotmat(person.motion.angles(times))  # (T, 24, 3, 3) body frame
+    heading = _rot_y(math.radians(person.heading_deg))
+    world = rotmat.copy()
+    world[:, 0] = heading @ rotmat[:, 0]
+    betas = torch.as_tensor(np.tile(np.asarray(person.betas, np.float32), (num_frames, 1)))
+    with torch.no_grad(), _torch_threads(BODY_MODEL_THREADS):
+        out = body_model(torch.as_tensor(world, dtype=torch.float32), betas)
+    vertices = out.vertices.numpy().astype(np.float64)
+    joints = out.joints.numpy().astype(np.float64)
+    h36m = None if out.joints_h36m is None else out.joints_h36m.numpy().astype(np.float64)
+    rest_pelvis = joints[:, 0]  # the root rotates about it, so it is the same in every frame
+
+    offset = person.motion.root_offset(times) @ heading.T  # heading frame -> world
+    offset[:, [0, 2]] -= offset[:, [0, 2]].mean(axis=0)  # the path is centred on the person's position
+    transl_world = np.zeros((num_frames, 3))
+    transl_world[:, 0] = person.position[0] + offset[:, 0] - rest_pelvis[:, 0]
+    transl_world[:, 2] = person.position[1] + offset[:, 2] - rest_pelvis[:, 2]
+    transl_world[:, 1] = -vertices[..., 1].min(axis=1) + offset[:, 1]  # lowest point on the floor, plus hops
+
+    rotation, translation = camera.rotation, camera.translation
+    cam_rotmat = world.copy()
+    cam_rotmat[:, 0] = rotation @ world[:, 0]
+    return _Posed(
+        vertices=camera.to_camera(vertices + transl_world[:, None]),
+        pose=_rotvec(cam_rotmat).reshape(num_frames, NUM_JOINTS * 3),
+        transl=(rest_pelvis + transl_world) @ rotation.T + translation - rest_pelvis,
+        joints3d=camera.to_camera(joints + transl_world[:, None]),
+        joints3d_h36m=None if h36m is None else camera.to_camera(h36m + transl_world[:, None]),
+    )
+
+
+def _composite_people(background: np.ndarray, layers: Sequence[RenderLayers], tint: np.ndarray) -> np.ndarray:
+    """People over a float (H, W, 3) background in [0, 1], nearest surface last at every pixel."""
+    image = background.copy()
+    if len(layers) == 1:
+        a = layers[0].coverage[..., None]
+        return image * (1 - a) + layers[0].colour * tint
+    depth = np.stack([np.where(l.coverage > 0, l.depth, np.inf) for l in layers])  # (P, H, W)
+    colour = np.stack([l.colour * tint for l in layers])
+    coverage = np.stack([l.coverage for l in layers])
+    order = np.argsort(-depth, axis=0, kind="stable")  # farthest first
+    for k in range(len(layers)):
+        index = order[k][None]
+        a = np.take_along_axis(coverage, index, axis=0)[0][..., None]
+        c = np.take_along_axis(colour, index[..., None], axis=0)[0]
+        image = image * (1 - a) + c
+    return image
+
+
+def render_clip(
+    *,
+    people: Sequence[PersonSpec],
+    camera: Camera,
+    background: np.ndarray,
+    num_frames: int,
+    fps: float,
+    body_model: BodyModel,
+    renderer: Renderer,
+    occluders: Sequence[Occluder] = (),
+    lighting: Lighting = Lighting(),
+    noise_std: float = 0.0,
+    noise_seed: int = 0,
+    background_kind: str = "given",
+) -> RenderedClip:
+    """Render people in motion over a background, with occluders, and label every person in every frame.
+
+    Args:
+        people: the people (their motions, shapes, headings, floor positions, clothing).
+        camera: the pinhole camera; its ``width`` / ``height`` are the frame size.
+        background: (H, W, 3) uint8 RGB, the same for every frame.
+        num_frames, fps: frames ``t / fps`` for ``t = 0 .. T-1``.
+        body_model: the body model (its ``joints_h36m`` fill ``joints3d_h36m`` where available).
+        renderer: a :class:`viz.renderer.Renderer` (one per process).
+        occluders: drawn over everything; anchored ones are resolved against their person's mid-clip box.
+        lighting: light levels and tint.
+        noise_std: Gaussian sensor noise in grey levels, drawn from ``noise_seed``.
+        background_kind: recorded in the result.
+
+    Returns:
+        :class:`RenderedClip` with frames (T, H, W, 3) uint8 and one :class:`PersonLabels` per person.
+    """
+    height, width = camera.height, camera.width
+    if background.shape != (height, width, 3) or background.dtype != np.uint8:
+        raise ValueError(f"background must be ({height}, {width}, 3) uint8, got {background.shape} {background.dtype}")
+    if not people:
+        raise ValueError("a clip needs at least one person")
+    times = np.arange(num_frames, dtype=np.float64) / fps
+    posed = [pose_person(p, camera=camera, times=times, body_model=body_model) for p in people]
+    if any(float(p.vertices[..., 2].min()) <= 0 for p in posed):
+        raise ValueError("a person is (partly) behind the camera")
+    groups = [colour_groups(body_model.faces, p.clothing.colours[vertex_parts(body_model, hair=p.clothing.hair)])
+              for p in people]
+
+    pixels = [camera.project(p.vertices) for p in posed]  # (T, V, 2) each
+    boxes = [_boxes(px) for px in pixels]
+    resolved = [o.resolve(boxes[o.anchor][num_frames // 2]) if o.anchor is not None else o for o in occluders]
+    occ_colour, occ_cover = occluder_masks(resolved, [make_sprite(o) for o in resolved], num_frames=num_frames,
+                                           height=height, width=width)
+
+    tint = np.asarray(lighting.tint, dtype=np.float32)
+    base = background.astype(np.float32) / 255.0
+    frames = np.empty((num_frames, height, width, 3), np.uint8)
+    people_cov = np.zeros((len(people), num_frames, height, width), np.float32)
+    people_depth = np.zeros((len(people), num_frames, height, width), np.float32)
+    noise_rng = np.random.default_rng(noise_seed)
+    pinhole = PinholeCamera(focal_length=camera.focal_length, principal_point=camera.principal_point)
+    with _lit(renderer, lighting):
+        for t in range(num_frames):
+            layers = []
+            for index, (p, person_groups) in enumerate(zip(posed, groups, strict=True)):
+                meshes = [SceneMesh(p.vertices[t, g.vertex_ids], g.faces, g.colour) for g in person_groups]
+                layer = renderer.render(meshes, pinhole, width=width, height=height)
+                people_cov[index, t], people_depth[index, t] = layer.coverage, layer.depth
+                layers.append(layer)
+            image = _composite_people(base, layers, tint)
+            a = occ_cover[t][..., None]
+            image = image * (1 - a) + occ_colour[t]
+            image = image * 255.0
+            if noise_std > 0:
+                image = image + noise_rng.normal(0.0, noise_std, size=image.shape)
+            frames[t] = np.clip(np.rint(image), 0, 255).astype(np.uint8)
+
+    labels = []
+    for index, (person, p) in enumerate(zip(people, posed, strict=True)):
+        joints2d = camera.project(p.joints3d)
+        in_image, occluded = _joint_visibility(index, joints2d, p.joints3d[..., 2], people_cov, people_depth,
+                                               occ_cover)
+        box = boxes[index]
+        crop_cam = crop_camera(transl=p.transl, depth=reference_depth(p.joints3d), focal_length=camera.focal_length,
+                               principal_point=camera.principal_point, crop_centre=box[:, :2],
+                               crop_side=EVAL_CROP_SCALE * box[:, 2:].max(axis=1))
+        labels.append(PersonLabels(
+            motion=person.motion.name,
+            period=person.motion.period_frames(fps),
+            betas=np.asarray(person.betas, np.float32).copy(),
+            pose=p.pose.astype(np.float32),
+            transl=p.transl.astype(np.float32),
+            joints3d=p.joints3d.astype(np.float32),
+            joints3d_h36m=(np.zeros((num_frames, NUM_H36M_JOINTS, 3), np.float32) if p.joints3d_h36m is None
+                           else p.joints3d_h36m.astype(np.float32)),
+            has_h36m=p.joints3d_h36m is not None,
+            joints2d=joints2d.astype(np.float32),
+            in_image=in_image,
+            occluded=occluded,
+            bbox=box.astype(np.float32),
+            crop_cam=crop_cam.astype(np.float32),
+            visible_fraction=_visible_fraction(index, pixels[index], people_cov, people_depth, occ_cover),
+        ))
+    return RenderedClip(frames=frames, people=tuple(labels), camera=camera, fps=float(fps),
+                        background_kind=background_kind, occluders=tuple(resolved), occluder_coverage=occ_cover)
+
+
+def _boxes(pixels: np.ndarray) -> np.ndarray:
+    """(T, V, 2) projected vertices -> (T, 4) boxes (cx, cy, w, h)."""
+    low, high = pixels.min(axis=1), pixels.max(axis=1)
+    return np.concatenate([(low + high) / 2.0, high - low], axis=1)
+
+
+def _pixel_index(points: np.ndarray, height: int, width: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(..., 2) pixels -> rows, cols (clamped into the image) and whether the point lies inside it."""
+    cols, rows = np.rint(points[..., 0]).astype(np.int64), np.rint(points[..., 1]).astype(np.int64)
+    inside = (cols >= 0) & (cols < width) & (rows >= 0) & (rows < height)
+    return np.clip(rows, 0, height - 1), np.clip(cols, 0, width - 1), inside
+
+
+def _joint_visibility(index: int, joints2d: np.ndarray, joint_depth: np.ndarray, people_cov: np.ndarray,
+                      people_depth: np.ndarray, occ_cover: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(T, 24) inside-the-image and covered (by an occluder or by another person in front) masks."""
+    num_frames, height, width = occ_cover.shape
+    rows, cols, inside = _pixel_index(joints2d, height, width)
+    frame = np.arange(num_frames)[:, None]
+    covered = occ_cover[frame, rows, cols] >= COVERED
+    own_cov, own_depth = people_cov[index][frame, rows, cols], people_depth[index][frame, rows, cols]
+    reference = np.where(own_cov > COVERED, own_depth, joint_depth)
+    for other in range(people_cov.shape[0]):
+        if other == index:
+            continue
+        other_cov, other_depth = people_cov[other][frame, rows, cols], people_depth[other][frame, rows, cols]
+        in_front = (other_cov > COVERED) & (other_depth < reference)
+        covered |= in_front
+    return inside, covered & inside
+
+
+def _visible_fraction(index: int, pixels: np.ndarray, people_cov: np.ndarray, people_depth: np.ndarray,
+                      occ_cover: np.ndarray) -> np.ndarray:
+    """(T,) fraction of the person's silhouette not covered, times the fraction of its vertices in the image."""
+    num_frames, height, width = occ_cover.shape
+    _, _, inside = _pixel_index(pixels, height, width)
+    own = people_cov[index] > COVERED
+    seen = own & (occ_cover < COVERED)
+    for other in range(people_cov.shape[0]):
+        if other != index:
+            seen &= ~((people_cov[other] > COVERED) & (people_depth[other] < people_depth[index]))
+    area = own.reshape(num_frames, -1).sum(axis=1)
+    fraction = np.where(area > 0, seen.reshape(num_frames, -1).sum(axis=1) / np.maximum(area, 1), 0.0)
+    return (fraction * inside.mean(axis=1)).astype(np.float32)
+
+
+# ----------------------------------------------------------------------------------------------
+# Random scenes
+# ----------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class SceneSpec:
+    """Everything :func:`render_clip` needs for one clip, drawn by :func:`sample_scene`."""
+
+    people: tuple[PersonSpec, ...]
+    camera: Camera
+    background: np.ndarray
+    background_kind: str
+    occluders: tuple[Occluder, ...]
+    lighting: Lighting
+    num_frames: int
+    fps: float
+    noise_std: float
+    noise_seed: int
+
+
+def standing_height(body_model: BodyModel, betas: np.ndarray) -> float:
+    """Height (m) of the rest pose of a shape: top of the head to the soles."""
+    rotmat = torch.eye(3).expand(1, NUM_JOINTS, 3, 3)
+    with torch.no_grad(), _torch_threads(BODY_MODEL_THREADS):
+        vertices = body_model(rotmat, torch.as_tensor(np.asarray(betas, np.float32)[None])).vertices[0]
+    return float(vertices[:, 1].max() - vertices[:, 1].min())
+
+
+def _choose(rng: np.random.Generator, weights: Sequence[tuple[str, float]]) -> str:
+    names, values = zip(*weights, strict=True)
+    return bg.choose(rng, names, values)
+
+
+def sample_motion(rng: np.random.Generator, config: SyntheticConfig, *, duration_s: float) -> Motion:
+    """A motion drawn from ``config.motion_weights`` (walks / runs travel with ``config.travel_prob``)."""
+    name = _choose(rng, config.motion_weights)
+    travels, travel = rng.uniform() < config.travel_prob, rng.uniform(*config.travel_range)
+    motion_seed = int(rng.integers(2**63))
+    motion_rng = np.random.default_rng(motion_seed)
+    if name == RANDOM_MOTION:
+        return random_motion(rng=motion_rng, duration_s=duration_s, idle_deg=config.idle_deg)
+    return periodic_motion(name, rng=motion_rng, travel=travel if travels and name in ("walk", "run") else 0.0,
+                           idle_deg=config.idle_deg)
+
+
+def limit_travel(motion: Motion, *, times: np.ndarray, max_distance: float) -> Motion:
+    """The motion with its horizontal root travel scaled down so that the path over ``times`` is at most
+    ``max_distance`` metres long (unchanged if it already is)."""
+    offset = motion.root_offset(times)
+    length = float(np.linalg.norm(offset[-1, [0, 2]] - offset[0, [0, 2]])) if len(times) > 1 else 0.0
+    if length <= max_distance or length == 0.0:
+        return motion
+    factor = max_distance / length
+    original = motion.offset_fn
+
+    def scaled(t: np.ndarray) -> np.ndarray:
+        out = original(t)
+        out[:, [0, 2]] *= factor
+        return out
+
+    return replace(motion, offset_fn=scaled)
+
+
+SIDE_FRACTION = 0.8  # other people stand inside this fraction of the half-width of the view at their depth ...
+SIDE_MARGIN_M = 0.3  # ... less this margin (metres), so that they are (mostly) inside the frame
+
+
+def _place_people(rng: np.random.Generator, config: SyntheticConfig, *, count: int, distance: float,
+                  elevation: float, half_fov_x: float) -> list[tuple[float, float]]:
+    """Floor positions (x, z): the first at the origin, the others at random depths and sides, apart on the floor
+    and apart in the image (their directions from the camera differ by ``config.min_image_separation_m`` at the
+    nearer one's distance). Gives up on the separations after many tries (tiny fields of view)."""
+    horizontal = distance * math.cos(elevation)  # the camera stands at z = horizontal
+    positions = [(0.0, 0.0)]
+    for attempt in range(10_000):
+        if len(positions) == count:
+            break
+        depth = horizontal * rng.uniform(*config.multi_depth)
+        lateral = max(0.0, SIDE_FRACTION * depth * math.tan(half_fov_x) - SIDE_MARGIN_M)
+        x, z = rng.uniform(-lateral, lateral), horizontal - depth
+        apart = all(
+            math.hypot(x - px, z - pz) >= config.min_separation_m
+            and abs(x / depth - px / (horizontal - pz)) >= config.min_image_separation_m / min(depth, horizontal - pz)
+            for px, pz in positions
+        )
+        if apart or attempt > 1_000:
+            positions.append((x, z))
+    return positions
+
+
+def _sample_occluders(rng: np.random.Generator, config: SyntheticConfig, *, num_people: int,
+                      num_frames: int) -> tuple[Occluder, ...]:
+    if rng.uniform() >= config.occluder_clip_prob:
+        return ()
+    lo, hi = config.occluders_per_clip
+    occluders = []
+    for _ in range(int(rng.integers(lo, hi + 1))):
+        duration = max(1, int(round(rng.uniform(*config.occluder_duration) * num_frames)))
+        start = int(rng.integers(0, num_frames - duration + 1))
+        speed, direction = rng.uniform(*config.occluder_speed), rng.uniform(0.0, 2.0 * math.pi)
+        velocity = (speed * math.cos(direction), speed * math.sin(direction))
+        middle = rng.uniform(-config.occluder_offset, config.occluder_offset, size=2)
+        half_way = duration / 2.0
+        occluders.append(Occluder(
+            shape=_choose(rng, config.occluder_shape_weights),
+            centre=(float(middle[0] - velocity[0] * half_way), float(middle[1] - velocity[1] * half_way)),
+            size=(float(rng.uniform(*config.occluder_size)), float(rng.uniform(*config.occluder_size))),
+            velocity=velocity,
+            angle_deg=float(rng.uniform(0.0, 180.0)),
+            start=start,
+            stop=start + duration,
+            texture=_choose(rng, config.occluder_texture_weights),
+            colours=random_occluder_colours(rng),
+            texture_seed=int(rng.integers(2**31)),
+            anchor=int(rng.integers(num_people)),
+        ))
+    return tuple(occluders)
+
+
+def sample_scene(
+    rng: np.random.Generator,
+    *,
+    config: SyntheticConfig,
+    num_frames: int,
+    num_people: int,
+    body_model: BodyModel,
+    background_images: Sequence[str | Path] = (),
+) -> SceneSpec:
+    """Draw a random scene: people (motion, shape, heading, clothing, floor position), a camera framing the first
+    person (field of view, distance from the fill fraction, elevation, roll, aim jitter), lighting, a background
+    (procedural, or one of ``background_images``) and occluders."""
+    if num_people < 1:
+        raise ValueError(f"num_people must be >= 1, got {num_people}")
+    size = config.image_size
+    duration = (num_frames - 1) / config.fps
+    times = np.arange(num_frames) / config.fps
+    fov = math.radians(rng.uniform(*config.fov_deg))
+    focal = focal_for_fov(math.degrees(fov), size)
+    elevation, roll = rng.uniform(*config.elevation_deg), rng.uniform(*config.roll_deg)
+    fill = rng.uniform(*(config.fill if num_people == 1 else config.multi_fill))
+
+    people = []
+    heights = []
+    for _ in range(num_people):
+        betas = np.clip(rng.normal(0.0, config.beta_std, size=NUM_BETAS), -config.beta_clip, config.beta_clip)
+        motion = sample_motion(rng, config, duration_s=duration)
+        heading = rng.uniform(*config.heading_deg)
+        clothing = sample_clothing(rng, config)
+        people.append(PersonSpec(motion=motion, betas=betas.astype(np.float32), heading_deg=float(heading),
+                                 clothing=clothing))
+        heights.append(standing_height(body_model, betas))
+
+    distance = heights[0] / (2.0 * fill * math.tan(fov / 2.0))
+    positions = _place_people(rng, config, count=num_people, distance=distance, elevation=math.radians(elevation),
+                              half_fov_x=fov / 2.0)
+    visible_width = 2.0 * math.tan(fov / 2.0)  # metres per metre of depth
+    placed = []
+    for person, position in zip(people, positions, strict=True):
+        person_distance = distance - position[1]  # the first person (z = 0) is ``distance`` away
+        motion = limit_travel(person.motion, times=times,
+                              max_distance=config.max_travel_fraction * visible_width * person_distance)
+        placed.append(replace(person, motion=motion, position=(float(position[0]), float(position[1]))))
+
+    jitter = rng.uniform(-config.centre_jitter, config.centre_jitter, size=2) * heights[0]
+    target = np.array([jitter[0], heights[0] / 2.0 + jitter[1], 0.0])
+    camera = Camera.look_at(target=target, distance=distance, elevation_deg=elevation, roll_deg=roll,
+                            focal_length=focal, width=size, height=size)
+
+    use_user = bool(background_images) and rng.uniform() < config.user_background_prob
+    background_rng = np.random.default_rng(int(rng.integers(2**63)))
+    if use_user:
+        path = background_images[int(rng.integers(len(background_images)))]
+        kind = "user"
+        background = bg.user_image(path, background_rng, size, size)
+    else:
+        kind = _choose(rng, config.background_weights)
+        background = bg.procedural_background(kind, background_rng, size, size, intrinsics=camera.intrinsics,
+                                              rotation=camera.rotation, camera_height=float(camera.centre[1]))
+    background = bg.finish_background(background, background_rng)
+
+    occluders = _sample_occluders(rng, config, num_people=num_people, num_frames=num_frames)
+    tint = 1.0 + rng.uniform(-config.light_tint, config.light_tint, size=3)
+    lighting = Lighting(intensity=float(rng.uniform(*config.light_intensity)),
+                        ambient=float(rng.uniform(*config.ambient)),
+                        tint=(float(tint[0]), float(tint[1]), float(tint[2])))
+    return SceneSpec(people=tuple(placed), camera=camera, background=background, background_kind=kind,
+                     occluders=occluders, lighting=lighting, num_frames=num_frames, fps=config.fps,
+                     noise_std=float(rng.uniform(*config.noise_std)), noise_seed=int(rng.integers(2**63)))
+
+
+def render_scene(scene: SceneSpec, *, body_model: BodyModel, renderer: Renderer) -> RenderedClip:
+    """Render a :class:`SceneSpec` with :func:`render_clip`."""
+    return render_clip(people=scene.people, camera=scene.camera, background=scene.background,
+                       num_frames=scene.num_frames, fps=scene.fps, body_model=body_model, renderer=renderer,
+                       occluders=scene.occluders, lighting=scene.lighting, noise_std=scene.noise_std,
+                       noise_seed=scene.noise_seed, background_kind=scene.background_kind)
+
+
+__all__ = [
+    "PART_NAMES",
+    "Camera",
+    "Clothing",
+    "Lighting",
+    "MeshGroup",
+    "PersonLabels",
+    "PersonSpec",
+    "RenderedClip",
+    "SceneSpec",
+    "colour_groups",
+    "crop_camera",
+    "reference_depth",
+    "focal_for_fov",
+    "limit_travel",
+    "pose_person",
+    "render_clip",
+    "render_scene",
+    "sample_clothing",
+    "sample_motion",
+    "sample_scene",
+    "standing_height",
+    "vertex_parts",
+]
