@@ -31,6 +31,7 @@ $(VENV)/.runtime-installed: requirements.txt | $(PY)
 	$(PY) -m pip uninstall --quiet --yes opencv-python-headless opencv-python >/dev/null 2>&1 || true
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.txt
 	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps $(PYOPENGL_OVERRIDE)
+	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
 	touch $@
 
 $(VENV)/.dev-installed: requirements.txt requirements-dev.txt $(VENV)/.runtime-installed
