@@ -1,0 +1,275 @@
+"""Command line: from an image, image folder or video to per-person meshes.
+
+::
+
+    python -m int_model.cli INPUT --out DIR [--checkpoint C] [--detector D] [--boxes F] [--max-frames N]
+        [--device D] [--precision fp32|bf16] [--window T] [--meshes] [--bvh] [--side-view] [--no-overlay]
+
+Writes ``DIR/results.npz`` (see :mod:`int_model.pipeline.results`), ``DIR/overlay.mp4`` (or ``.webm`` where
+FFmpeg lacks H.264), and on request ``DIR/meshes/frame_NNNNNN.obj|glb`` and ``DIR/bvh/track_NNN.bvh``.
+
+Exit status: 0 success; 2 bad input or arguments (one line on stderr saying why, no traceback); 3 no person
+found (a results file with status "no_person" is written); 1 an unexpected failure during the run (one line;
+the partial results are kept; ``--debug`` shows the traceback).
+
+Package boundary: :mod:`int_model` imports neither ``viz`` nor ``training`` (DESIGN §2). The overlay video,
+mesh files and BVH files are drawn by ``viz``; this CLI loads those modules by name at run time
+(:data:`VIZ_OUTPUTS`, through :func:`importlib.import_module`) and only when such an output is asked for, so
+``import int_model`` (and ``--no-overlay`` runs) never pull in ``viz``, pyrender or OpenGL.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from .checkpoint import CheckpointError, load_checkpoint
+from .config import VARIANTS
+from .model import build_model
+from .pipeline.boxes import BoxFileError
+from .pipeline.detection import DEFAULT_DETECTOR, DETECTORS, DetectorUnavailable
+from .pipeline.inference import DEFAULT_WINDOW, PRECISIONS, InferenceSettings
+from .pipeline.media import MediaError, MediaLimits, open_media
+from .pipeline.results import UNTRAINED_CHECKPOINT, PipelineResults, ResultsError
+from .pipeline.run import FrameSink, RunOutcome, RunSettings, run_pipeline
+from .pipeline.types import MediaInfo
+
+EXIT_OK = 0
+EXIT_FAILURE = 1
+EXIT_BAD_INPUT = 2
+EXIT_NO_PERSON = 3
+
+#: The variant built when no checkpoint is given (fresh weights: meaningless results until trained).
+UNTRAINED_VARIANT = "small"
+#: Seed of the untrained model's initial weights (the same meaningless model every run).
+UNTRAINED_SEED = 0
+OVERLAY_NAME = "overlay"
+MESH_DIR, BVH_DIR = "meshes", "bvh"
+MESH_FORMATS = ("obj", "glb")
+#: Outputs drawn by ``viz``: name -> (module, attribute), imported only when the output is asked for.
+VIZ_OUTPUTS: dict[str, tuple[str, str]] = {
+    "overlay": ("viz.overlay", "OverlayVideoSink"),
+    "overlay_settings": ("viz.overlay", "OverlaySettings"),
+    "meshes": ("viz.overlay", "MeshSequenceSink"),
+    "bvh": ("viz.bvh", "write_results_bvh"),
+}
+
+UNTRAINED_BANNER = (
+    "!" * 100 + "\n"
+    f"!! No --checkpoint given: running a FRESHLY INITIALISED '{UNTRAINED_VARIANT}' INT model (untrained weights).\n"
+    "!! Its poses, shapes and meshes are MEANINGLESS until the model is trained; use this run to check the\n"
+    "!! pipeline (reading, detection, tracking, outputs), not the reconstructions. results.npz records\n"
+    f"!! checkpoint = '{UNTRAINED_CHECKPOINT}'. Pass --checkpoint PATH for real results.\n"
+    + "!" * 100
+)
+
+
+class CliError(Exception):
+    """A one-line reason to stop with an exit status."""
+
+    def __init__(self, message: str, status: int = EXIT_BAD_INPUT) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+def _viz(name: str) -> Any:
+    """The ``viz`` object behind output ``name`` (the one place this package reaches into ``viz``)."""
+    module, attribute = VIZ_OUTPUTS[name]
+    try:
+        return getattr(importlib.import_module(module), attribute)
+    except ImportError as exc:
+        raise CliError(f"the {name} output needs the viz package ({exc}); run with --no-overlay and without "
+                       f"--meshes/--bvh to write results.npz only", EXIT_FAILURE) from exc
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with one-line usage errors (exit status 2), like every other bad input."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(EXIT_BAD_INPUT, f"error: {message} (see --help)\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="python -m int_model.cli",
+        description="Reconstruct SMPL meshes of every person in an image, image folder or video with INT.",
+    )
+    parser.add_argument("input", help="image (jpg/png/webp/bmp), folder of images, or video (mp4/avi/mov/webm/mkv/gif)")
+    parser.add_argument("--out", required=True, help="output folder (created)")
+    parser.add_argument("--checkpoint", help="INT Studio or public INT checkpoint; default: an UNTRAINED small model")
+    parser.add_argument("--variant", default=UNTRAINED_VARIANT, choices=list(VARIANTS),
+                        help="model variant to build when no checkpoint is given (default %(default)s)")
+    parser.add_argument("--detector", default=DEFAULT_DETECTOR, choices=list(DETECTORS),
+                        help="person detector (default %(default)s)")
+    parser.add_argument("--detect-every", type=int, default=1,
+                        help="search for people every N-th frame only; the tracker interpolates between (default 1)")
+    parser.add_argument("--boxes", help="JSON or CSV of frame, x, y, w, h[, id] boxes; replaces detection")
+    parser.add_argument("--max-frames", type=int, default=MediaLimits().max_frames,
+                        help="process at most this many frames (default %(default)s)")
+    parser.add_argument("--fps", type=float, help="frame rate of an image folder (videos carry their own)")
+    parser.add_argument("--device", default="auto", help="cpu, cuda, cuda:N or auto (default %(default)s)")
+    parser.add_argument("--precision", default="fp32", choices=PRECISIONS, help="default %(default)s")
+    parser.add_argument("--window", type=int, default=DEFAULT_WINDOW,
+                        help="temporal window in frames (default %(default)s); windows overlap by half")
+    parser.add_argument("--image-model", action="store_true", help="switch the temporal transformer off")
+    parser.add_argument("--meshes", nargs="?", const="obj", choices=MESH_FORMATS,
+                        help="also write per-frame meshes (obj, or glb)")
+    parser.add_argument("--bvh", action="store_true", help="also write a BVH motion file per track")
+    parser.add_argument("--side-view", action="store_true", help="add a side view panel to the overlay video")
+    parser.add_argument("--no-overlay", action="store_true", help="do not render the overlay video")
+    parser.add_argument("--quiet", action="store_true", help="no progress bars")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks of unexpected failures")
+    return parser
+
+
+def _device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        device = torch.device(name)
+    except RuntimeError as exc:
+        raise CliError(f"--device {name!r} is not a device name (use cpu, cuda, cuda:N or auto)") from exc
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise CliError(f"--device {name}: CUDA is not available on this machine (use --device cpu)")
+    return device
+
+
+def _load_model(args: argparse.Namespace, device: torch.device) -> tuple[torch.nn.Module, str]:
+    if args.checkpoint:
+        checkpoint = load_checkpoint(args.checkpoint, device=device)
+        for warning in checkpoint.warnings:
+            print(f"warning: {warning}", file=sys.stderr)
+        return checkpoint.model.eval(), str(Path(args.checkpoint))
+    print(UNTRAINED_BANNER, file=sys.stderr)
+    torch.manual_seed(UNTRAINED_SEED)
+    return build_model(args.variant).eval().to(device), UNTRAINED_CHECKPOINT
+
+
+class _Progress:
+    """tqdm bars, one per stage, created when the stage starts."""
+
+    def __init__(self, enabled: bool) -> None:
+        self.enabled = enabled
+        self.bars: dict[str, Any] = {}
+
+    def __call__(self, stage: str, done: int, total: int) -> None:
+        if not self.enabled:
+            return
+        from tqdm import tqdm
+
+        bar = self.bars.get(stage)
+        if bar is None:
+            bar = self.bars[stage] = tqdm(total=total, desc=f"{stage:>9}", unit="frame", file=sys.stderr,
+                                          dynamic_ncols=True, leave=True)
+        bar.total = max(bar.total or 0, total)
+        bar.update(done - bar.n)
+
+    def close(self) -> None:
+        for bar in self.bars.values():
+            bar.close()
+
+
+def _settings(args: argparse.Namespace) -> RunSettings:
+    if args.max_frames is not None and args.max_frames < 1:
+        raise CliError(f"--max-frames must be at least 1, got {args.max_frames}")
+    if args.window < 2:
+        raise CliError(f"--window must be at least 2 frames, got {args.window}")
+    if args.fps is not None and not args.fps > 0:
+        raise CliError(f"--fps must be positive, got {args.fps}")
+    if args.boxes is not None and not Path(args.boxes).is_file():
+        raise CliError(f"--boxes {args.boxes}: no such file")
+    try:
+        inference = InferenceSettings(window=args.window, precision=args.precision,
+                                      temporal=False if args.image_model else None,
+                                      keep_vertices=not args.no_overlay or bool(args.meshes))
+        return RunSettings(detector=args.detector, detect_every=args.detect_every, boxes=args.boxes,
+                           limits=MediaLimits(max_frames=args.max_frames), fps=args.fps, inference=inference)
+    except ValueError as exc:
+        raise CliError(str(exc)) from exc
+
+
+def _sinks(args: argparse.Namespace, out_dir: Path, fps: float) -> list[FrameSink]:
+    sinks: list[FrameSink] = []
+    if not args.no_overlay:
+        settings = _viz("overlay_settings")(side_view=args.side_view)
+        sinks.append(_viz("overlay")(out_dir / OVERLAY_NAME, fps=fps, settings=settings))
+    if args.meshes:
+        sinks.append(_viz("meshes")(out_dir / MESH_DIR, suffixes=(f".{args.meshes}",)))
+    return sinks
+
+
+def _report(outcome: RunOutcome, sinks: Sequence[Any], bvh_paths: Sequence[Path]) -> None:
+    results: PipelineResults = outcome.results
+    print(f"{results.status}: {results.message}")
+    for note in outcome.notes:
+        print(f"note: {note}")
+    print(f"results: {outcome.results_path}")
+    for sink in sinks:
+        if hasattr(sink, "path"):
+            print(f"overlay: {sink.path}")
+        elif hasattr(sink, "out_dir"):
+            print(f"meshes: {sink.out_dir} ({len(sink.written)} files)")
+    if bvh_paths:
+        print(f"bvh: {bvh_paths[0].parent} ({len(bvh_paths)} files)")
+
+
+def run(argv: Sequence[str] | None = None) -> int:
+    """Parse ``argv`` and run; returns the exit status (argparse errors exit 2 by themselves)."""
+    args = build_parser().parse_args(argv)
+    progress = _Progress(enabled=not args.quiet)
+    out_dir = Path(args.out)
+    try:
+        settings = _settings(args)
+        device = _device(args.device)
+        reader = open_media(args.input, limits=settings.limits, fps=settings.fps)  # a bad input stops here
+        model, checkpoint = _load_model(args, device)
+        sinks: list[FrameSink] = []
+
+        def make_sinks(info: MediaInfo) -> list[FrameSink]:
+            sinks.extend(_sinks(args, out_dir, info.fps))
+            return sinks
+
+        try:
+            outcome = run_pipeline(reader, out_dir, model=model, checkpoint=checkpoint, settings=settings,
+                                   sinks=make_sinks, progress=progress)
+        finally:
+            progress.close()
+        bvh_paths: list[Path] = []
+        if args.bvh and outcome.results.status == "ok":
+            bvh_paths = _viz("bvh")(outcome.results, body_model=model.body_model, out_dir=out_dir / BVH_DIR)
+        _report(outcome, sinks, bvh_paths)
+        return EXIT_NO_PERSON if outcome.results.status == "no_person" else EXIT_OK
+    except CliError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return exc.status
+    except (MediaError, BoxFileError, CheckpointError, DetectorUnavailable, ResultsError, FileNotFoundError) as exc:
+        print(f"error: {_one_line(exc)}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except KeyboardInterrupt:
+        print("error: interrupted (partial results, if any, are in the output folder)", file=sys.stderr)
+        return EXIT_FAILURE
+    except Exception as exc:  # noqa: BLE001 - one line for the user, the traceback on request
+        if args.debug:
+            raise
+        print(f"error: the run failed ({type(exc).__name__}: {_one_line(exc)}); partial results are kept in "
+              f"{out_dir}; rerun with --debug for the traceback", file=sys.stderr)
+        return EXIT_FAILURE
+
+
+def _one_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def main() -> None:
+    sys.exit(run())
+
+
+if __name__ == "__main__":
+    main()
