@@ -7,8 +7,9 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from int_model import IntModel
+from int_model import IntModel, build_model
 from int_model.constants import SMPL_JOINT_NAMES
+from viz.renderer import Renderer, render_side_view
 
 # Root rotation that shows an SMPL body (y up) upright and facing the camera in the camera frame (y down).
 UPRIGHT_ROOT = np.diag([1.0, -1.0, -1.0])
@@ -57,3 +58,66 @@ def prior_mesh(model: IntModel, *, keep_orientation: bool = True) -> PriorMesh:
         joint_names=SMPL_JOINT_NAMES,
         root_replaced=not keep_orientation,
     )
+
+
+# ------------------------------------------------------------------------------------------------------
+# Fresh tokens, renders, token similarity (issue 5)
+# ------------------------------------------------------------------------------------------------------
+
+#: Seed of the freshly initialised model that stands for "what the model knew before training".
+FRESH_SEED = 0
+#: Viewing angles (degrees about the vertical axis) of the front and side renders.
+FRONT_ANGLE_DEG = 0.0
+SIDE_ANGLE_DEG = 90.0
+#: Default render size in pixels (square).
+DEFAULT_RENDER_SIZE = 384
+
+
+@dataclass(frozen=True)
+class PriorRenders:
+    """Front and side renders of a prior mesh: (H, W, 3) uint8 each."""
+
+    front: np.ndarray
+    side: np.ndarray
+
+
+def fresh_model(model: IntModel, *, seed: int = FRESH_SEED) -> IntModel:
+    """A freshly initialised model of the same configuration and body model (eval mode).
+
+    The global random state is left as it was (the initialisation draws from a forked generator).
+    """
+    if model.config is None:
+        raise ValueError("the model has no config; build it with build_model()")
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        fresh = build_model(model.config, body_model=model.body_model)
+    device = next(model.parameters()).device
+    return fresh.to(device).eval()
+
+
+def render_prior(prior: PriorMesh, *, size: int = DEFAULT_RENDER_SIZE,
+                 renderer: Renderer | None = None) -> PriorRenders:
+    """Front and side renders of a prior mesh, framed automatically on a plain background.
+
+    Args:
+        prior: from :func:`prior_mesh` (use ``keep_orientation=False`` to see the body pose upright).
+        size: side of each square render in pixels.
+        renderer: a :class:`viz.renderer.Renderer` to reuse; default the thread's own.
+    """
+    front = render_side_view(prior.vertices, prior.faces, size, angle_deg=FRONT_ANGLE_DEG, renderer=renderer)
+    side = render_side_view(prior.vertices, prior.faces, size, angle_deg=SIDE_ANGLE_DEG, renderer=renderer)
+    return PriorRenders(front=front, side=side)
+
+
+@torch.no_grad()
+def joint_token_similarity(model: IntModel) -> np.ndarray:
+    """Cosine similarity of the learned joint tokens (the prior parameters themselves): (24, 24), symmetric,
+    ones on the diagonal, in SMPL joint order."""
+    tokens = model.tokens.joints[0].detach().float()
+    unit = tokens / tokens.norm(dim=-1, keepdim=True).clamp_min(1e-12)
+    return (unit @ unit.T).cpu().numpy().astype(np.float64)
+
+
+def prior_angles(prior: PriorMesh) -> dict[str, float]:
+    """Joint name -> rotation angle in degrees of a prior, for reports."""
+    return {name: float(angle) for name, angle in zip(prior.joint_names, prior.joint_angles_deg, strict=True)}

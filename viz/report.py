@@ -1,0 +1,558 @@
+"""``python -m viz.report INPUT --out DIR [--checkpoint C]``: every figure of issue 5 for one clip, in batch.
+
+INPUT is a pipeline results folder (or its ``results.npz``), or a video / image folder / image, which is first
+run through the pipeline (:func:`int_model.pipeline.run.run_pipeline`, results in ``DIR/pipeline``). For
+one track (the longest unless ``--track``) and an analysis window of ``--window`` consecutive frames from
+``--start``, the frames are read again, cut into crops the way the pipeline cut them, and the model runs once
+more on them with attention captured: the image model (spatial attention, image-only poses) and the
+temporal transformer over the window (temporal attention, temporal poses).
+
+Written to DIR (each figure as ``NAME.html``, interactive, and ``NAME.png``):
+
+* ``prior_renders.png`` (front and side renders; rows: fresh tokens, learned tokens[, ``--compare``
+  checkpoint]), ``prior_<label>.glb``, ``prior_meshes`` (3D), ``prior_angles``, ``token_similarity``;
+* ``attention_tokens_<view>`` for the views ``layer<L>_head<H>``, ``layer<L>_mean`` and ``rollout`` (all 26
+  tokens over the crop, joints marked) and ``attention_frame_<view>`` (``--token``'s map in the full frame);
+* ``attribution_<target>`` (captum integrated gradients of ``--token``'s rotation angle, of beta 0 and of
+  the camera scale, beside the token's rollout attention);
+* ``temporal_joints`` (24 matrices), ``temporal_<token>`` (one joint, hover shows the frames),
+  ``temporal_pairs`` (the strongest frame pairs as arcs), ``lag_profiles``, ``periods``;
+* ``rotation_curves`` and ``jitter`` (image-only vs temporal model);
+* ``analysis.json``: periods per joint from attention and from rotation (window and whole track), attention
+  peak distances, strongest pairs, prior pose angles, jitter, attribution numbers, the settings and files.
+
+Without ``--checkpoint`` (and no checkpoint recorded in the results) an untrained ``--variant`` model is used:
+the figures' layout is real, their content is noise, and ``analysis.json`` says ``"untrained": true``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+import torch
+
+from int_model import IntModel, build_model, load_checkpoint
+from int_model.attention import capture_attention
+from int_model.constants import SMPL_JOINT_NAMES, TOKEN_NAMES
+from int_model.pipeline.crops import INFERENCE_BBOX_SCALE, CropSettings, CropTransform, cut_crop, normalise_crops
+from int_model.pipeline.inference import DEFAULT_WINDOW, InferenceSettings
+from int_model.pipeline.media import MediaLimits, open_media
+from int_model.pipeline.results import RESULTS_FILE_NAME, UNTRAINED_CHECKPOINT, PipelineResults, load_results
+from int_model.pipeline.run import RunSettings, run_pipeline
+from viz import attention as att
+from viz import figures as F
+from viz.attribution import AttributionTarget, attribute, map_agreement, pool_to_grid
+from viz.export import export_mesh
+from viz.periodicity import period_from_attention, period_from_rotations, relative_rotation_vectors
+from viz.priors import fresh_model, joint_token_similarity, prior_angles, prior_mesh, render_prior
+from viz.temporal import (
+    MEAN,
+    attention_peak_distance,
+    joint_angle_curves,
+    lag_profile,
+    select_temporal,
+    strongest_pairs,
+)
+
+log = logging.getLogger("viz.report")
+
+DEFAULT_VARIANT = "small"
+DEFAULT_TOKEN = "left_knee"
+#: Joints whose rotation curves are drawn (hips, knees, shoulders: the large periodic movers of gaits).
+DEFAULT_CURVE_JOINTS = ("left_hip", "right_hip", "left_knee", "right_knee", "left_shoulder", "right_shoulder")
+#: Joints whose strongest frame pairs are drawn as arcs (all 24 would hide each other).
+DEFAULT_PAIR_JOINTS = ("left_knee", "right_knee", "left_ankle", "right_ankle", "left_elbow", "right_elbow")
+#: Strongest off-diagonal pairs kept per joint.
+DEFAULT_NUM_PAIRS = 5
+#: Crops per encode_frames call (memory).
+ENCODE_BATCH = 16
+#: Height in pixels of the frame thumbnails in the pairs strip and the hover panels.
+THUMB_PX = 64
+ANALYSIS_FILE = "analysis.json"
+
+
+@dataclass(frozen=True)
+class ReportSettings:
+    """What the report analyses and how.
+
+    Attributes:
+        track: track id (None: the longest track).
+        start: first frame of the analysis window, counted within the track.
+        window: frames in the analysis window (the temporal transformer sees them all at once).
+        frame: frame of the window whose image attention is shown (None: the middle one).
+        token: the token shown in the full frame, in one temporal matrix and in the attributions.
+        layer: spatial block of the single-layer views (negative counts from the end).
+        head: head of the single-head view.
+        temporal_layer, temporal_head: the temporal attention view (index or "mean").
+        attribution_steps: integrated-gradients steps.
+        num_pairs: strongest pairs per joint.
+        crop_scale: crop side over box side (the pipeline's, 1.1).
+        known_period: true period in frames (synthetic clips), drawn and stored; None if unknown.
+        png_backend: "auto", "kaleido" or "matplotlib".
+    """
+
+    track: int | None = None
+    start: int = 0
+    window: int = DEFAULT_WINDOW
+    frame: int | None = None
+    token: str = DEFAULT_TOKEN
+    layer: int = -1
+    head: int = 0
+    temporal_layer: int | str = -1
+    temporal_head: int | str = MEAN
+    attribution_steps: int = 16
+    num_pairs: int = DEFAULT_NUM_PAIRS
+    crop_scale: float = INFERENCE_BBOX_SCALE
+    known_period: float | None = None
+    png_backend: str = "auto"
+
+
+@dataclass
+class ClipWindow:
+    """The analysed frames of one track.
+
+    Attributes:
+        frame_numbers: (T,) frame indices in the input.
+        frames: (T, H, W, 3) uint8 full frames.
+        crops: (T, S, S, 3) uint8 crops.
+        transforms: T crop transforms.
+        track_id: the track.
+        track_pose: (K, 72) the pipeline's poses for the whole track (K >= T).
+        fps: frames per second.
+    """
+
+    frame_numbers: np.ndarray
+    frames: np.ndarray
+    crops: np.ndarray
+    transforms: list[CropTransform]
+    track_id: int
+    track_pose: np.ndarray
+    fps: float
+
+
+@dataclass
+class ModelRun:
+    """The model's outputs on a window (T frames, J joints).
+
+    Attributes:
+        image_pose: (T, 72) image-only model.
+        temporal_pose: (T, 72) with the temporal transformer, or None without one.
+        temporal_attention: (L_t, H_t, J, T, T), or None.
+        spatial_attention: (L, H, N, N) of the shown frame.
+        joints2d: (24, 2) normalised crop coordinates of the shown frame (image model).
+    """
+
+    image_pose: np.ndarray
+    temporal_pose: np.ndarray | None
+    temporal_attention: np.ndarray | None
+    spatial_attention: np.ndarray
+    joints2d: np.ndarray
+
+
+# ----------------------------------------------------------------------------------------------
+# Input
+# ----------------------------------------------------------------------------------------------
+def _results_path(path: Path) -> Path | None:
+    if path.is_dir() and (path / RESULTS_FILE_NAME).is_file():
+        return path / RESULTS_FILE_NAME
+    if path.is_file() and path.name.endswith(".npz"):
+        return path
+    return None
+
+
+def read_window(results: PipelineResults, *, settings: ReportSettings, crop_size: int) -> ClipWindow:
+    """Pick the track and window, read those frames from ``results.source`` and cut their crops."""
+    if len(results) == 0:
+        raise ValueError(f"the results hold no person ({results.message})")
+    ids = results.track_ids
+    if settings.track is None:
+        track_id = int(max(ids, key=lambda i: len(results.rows_of_track(int(i)))))
+    elif settings.track in ids:
+        track_id = settings.track
+    else:
+        raise ValueError(f"no track {settings.track}; the results have tracks {', '.join(map(str, ids))}")
+    rows = results.rows_of_track(track_id)
+    if not 0 <= settings.start < len(rows):
+        raise ValueError(f"--start {settings.start} is outside track {track_id}'s {len(rows)} frames")
+    chosen = rows[settings.start: settings.start + settings.window]
+    numbers = results.frame[chosen]
+    wanted = {int(n): i for i, n in enumerate(numbers)}
+    limits = MediaLimits(max_frames=results.num_frames, max_duration_s=None, max_side=max(results.image_size))
+    frames: list[np.ndarray | None] = [None] * len(chosen)
+    with open_media(results.source, limits=limits, fps=results.fps) as reader:
+        for index, frame in reader:
+            if index in wanted:
+                frames[wanted[index]] = frame
+            if index >= numbers[-1]:
+                break
+    if any(f is None for f in frames):
+        raise ValueError(f"could not read frames {numbers[0]}..{numbers[-1]} of {results.source}")
+    size = (frames[0].shape[1], frames[0].shape[0])
+    if size != tuple(results.image_size):
+        raise ValueError(f"{results.source} reads as {size[0]}x{size[1]}, the results are for "
+                         f"{results.image_size[0]}x{results.image_size[1]}")
+    crop_settings = CropSettings(size=crop_size, scale=settings.crop_scale)
+    transforms = [CropTransform.from_box(results.bbox[r], settings=crop_settings) for r in chosen]
+    crops = np.stack([cut_crop(f, t) for f, t in zip(frames, transforms, strict=True)])
+    return ClipWindow(frame_numbers=np.asarray(numbers), frames=np.stack(frames), crops=crops,
+                      transforms=transforms, track_id=track_id, track_pose=results.pose[rows].astype(np.float64),
+                      fps=results.fps)
+
+
+# ----------------------------------------------------------------------------------------------
+# Model
+# ----------------------------------------------------------------------------------------------
+@torch.no_grad()
+def run_model(model: IntModel, crops: np.ndarray, *, shown_frame: int) -> ModelRun:
+    """Image model and temporal transformer over one window of crops (T, S, S, 3) uint8."""
+    device = next(model.parameters()).device
+    x = normalise_crops(crops).to(device)
+    parts = [model.encode_frames(x[i: i + ENCODE_BATCH]) for i in range(0, len(x), ENCODE_BATCH)]
+    joints, shape, cam = (torch.cat([p[k] for p in parts])[None] for k in range(3))
+    image_out = model.decode(joints, shape, cam)
+    temporal_pose = temporal_attention = None
+    if model.temporal_transformer is not None and len(x) > 1:
+        with capture_attention(model.temporal_transformer.blocks) as recorded:
+            joints_t = model.temporal(joints)
+        maps = recorded.stacked()  # (L_t, B * J, H_t, T, T) with B = 1
+        temporal_attention = maps.permute(0, 2, 1, 3, 4).float().cpu().numpy()
+        temporal_pose = model.decode(joints_t, shape, cam).pose[0].cpu().numpy().astype(np.float64)
+    single = model(x[shown_frame][None, None], temporal=False, capture_attention=True)
+    return ModelRun(
+        image_pose=image_out.pose[0].cpu().numpy().astype(np.float64),
+        temporal_pose=temporal_pose,
+        temporal_attention=temporal_attention,
+        spatial_attention=single.attention.spatial[0, 0].float().cpu().numpy(),
+        joints2d=single.joints2d[0, 0].cpu().numpy().astype(np.float64),
+    )
+
+
+def load_model(*, checkpoint: str | None, variant: str, device: str) -> tuple[IntModel, str, bool]:
+    """(model in eval mode, label, untrained?)"""
+    if checkpoint:
+        loaded = load_checkpoint(checkpoint, device=device)
+        for warning in loaded.warnings:
+            log.warning(warning)
+        return loaded.model, Path(checkpoint).name, False
+    torch.manual_seed(0)
+    return build_model(variant).to(device).eval(), f"untrained {variant}", True
+
+
+# ----------------------------------------------------------------------------------------------
+# The report
+# ----------------------------------------------------------------------------------------------
+def _thumbnails(images: np.ndarray, *, height: int = THUMB_PX) -> np.ndarray:
+    h, w = images.shape[1:3]
+    width = max(1, round(w * height / h))
+    return np.stack([cv2.resize(img, (width, height), interpolation=cv2.INTER_AREA) for img in images])
+
+
+@dataclass
+class Report:
+    """What a report run produced: the numbers (``analysis``), the files, and the PNG backend used."""
+
+    analysis: dict[str, Any]
+    files: dict[str, dict[str, str]] = field(default_factory=dict)
+    png_backend: str | None = None
+
+
+def write_report(model: IntModel, window: ClipWindow, out_dir: Path, *, settings: ReportSettings,
+                 model_label: str, untrained: bool, compare: tuple[str, IntModel] | None = None,
+                 extra: dict[str, Any] | None = None) -> Report:
+    """Compute everything for one window and write every figure and ``analysis.json`` into ``out_dir``."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    timings: dict[str, float] = {}
+    clock = time.perf_counter()
+
+    def lap(name: str) -> None:
+        nonlocal clock
+        now = time.perf_counter()
+        timings[name] = round(now - clock, 3)
+        clock = now
+        log.info("%s: %.1f s", name, timings[name])
+
+    config = model.config
+    layout = att.TokenLayout.from_config(config)
+    token_index = layout.index(settings.token)
+    t = len(window.crops)
+    shown = t // 2 if settings.frame is None else settings.frame
+    if not 0 <= shown < t:
+        raise ValueError(f"--frame {settings.frame} is outside the window of {t} frames")
+    items: list[F.FigureFile] = []
+
+    def add(name: str, figure: Any, **kwargs: Any) -> None:
+        items.append(F.FigureFile(figure=figure, stem=out_dir / name, **kwargs))
+
+    # --- token priors --------------------------------------------------------------------------
+    priors = {"fresh tokens": prior_mesh(fresh_model(model), keep_orientation=False),
+              f"learned ({model_label})": prior_mesh(model, keep_orientation=False)}
+    if compare is not None:
+        priors[f"learned ({compare[0]})"] = prior_mesh(compare[1], keep_orientation=False)
+    renders = {label: render_prior(p) for label, p in priors.items()}
+    montage = F.labelled_montage([[r.front, r.side] for r in renders.values()], row_labels=list(renders),
+                                 column_labels=["front", "side"])
+    files: dict[str, dict[str, str]] = {"prior_renders": {"png": str(F.save_image(out_dir / "prior_renders.png",
+                                                                                  montage))}}
+    for index, (label, p) in enumerate(priors.items()):
+        name = ["fresh", "learned", "compare"][index]
+        files[f"prior_{name}"] = {"glb": str(export_mesh(out_dir / f"prior_{name}.glb", p.vertices, p.faces))}
+    add("prior_meshes", F.prior_mesh_figure({label: (p.vertices, p.faces) for label, p in priors.items()}))
+    add("prior_angles", F.prior_angles_figure({label: p.joint_angles_deg for label, p in priors.items()}))
+    similarity = joint_token_similarity(model)
+    add("token_similarity", F.similarity_figure(similarity, title=f"Joint-token cosine similarity ({model_label})"))
+    lap("priors")
+
+    # --- model over the window -----------------------------------------------------------------
+    run = run_model(model, window.crops, shown_frame=shown)
+    lap("model")
+
+    # --- image attention -----------------------------------------------------------------------
+    size = config.img_size
+    crop = window.crops[shown]
+    frame = window.frames[shown]
+    transform = window.transforms[shown]
+    joints_px = att.normalised_to_crop_pixels(run.joints2d, size=size)
+    layer = range(config.depth)[settings.layer]
+    views = {
+        f"layer{layer}_head{settings.head}": att.spatial_view(run.spatial_attention, layer=layer, head=settings.head),
+        f"layer{layer}_mean": att.spatial_view(run.spatial_attention, layer=layer, head=att.MEAN),
+        "rollout": att.attention_rollout(run.spatial_attention),
+    }
+    view_titles = {
+        f"layer{layer}_head{settings.head}": f"block {layer}, head {settings.head}",
+        f"layer{layer}_mean": f"block {layer}, mean of heads",
+        "rollout": "attention rollout through all blocks",
+    }
+    frame_label = int(window.frame_numbers[shown])
+    pixel_maps: dict[str, np.ndarray] = {}
+    for name, matrix in views.items():
+        grids = att.token_patch_maps(matrix, layout=layout)
+        maps = np.stack([att.upsample_map(g, size=size) for g in grids])
+        pixel_maps[name] = maps
+        add(f"attention_tokens_{name}",
+            F.token_grid_figure(crop, maps, joints_px=joints_px, names=layout.names,
+                                title=f"Image attention per token, {view_titles[name]} (frame {frame_label})"))
+        heat = att.map_to_frame(att.normalise_map(maps[token_index]), transform=transform,
+                                frame_size=frame.shape[:2])
+        point = (transform.normalised_to_image(run.joints2d[token_index]) if token_index < layout.num_joints
+                 else None)
+        add(f"attention_frame_{name}",
+            F.frame_attention_figure(frame, heat, transform=transform, point=point,
+                                     title=f"{settings.token}: {view_titles[name]}, in frame {frame_label}"))
+    lap("image attention")
+
+    # --- attributions --------------------------------------------------------------------------
+    crop_tensor = normalise_crops(crop[None])[0]
+    targets = [AttributionTarget("joint_angle", index=token_index)] if token_index < layout.num_joints else []
+    targets += [AttributionTarget("shape", index=0), AttributionTarget("camera", index=0)]
+    attribution_numbers = []
+    rollout_grids = att.token_patch_maps(views["rollout"], layout=layout)
+    for target in targets:
+        result = attribute(model, crop_tensor, target=target, n_steps=settings.attribution_steps)
+        agreement = map_agreement(rollout_grids[target.token],
+                                  pool_to_grid(result.magnitude, grid_size=layout.grid_size))
+        name = {"joint_angle": f"angle_{settings.token}", "shape": "shape_beta0", "camera": "camera_scale"}[target.kind]
+        joint = joints_px[target.token] if target.token < layout.num_joints else None
+        add(f"attribution_{name}",
+            F.attribution_figure(crop, attention_map=pixel_maps["rollout"][target.token], attribution=result,
+                                 joint_px=joint,
+                                 title=f"{target.label} = {result.value:.3g} (frame {frame_label}); attention: "
+                                       f"rollout of token '{TOKEN_NAMES[target.token]}'"))
+        attribution_numbers.append(dict(target=target.label, token=TOKEN_NAMES[target.token], value=result.value,
+                                        baseline_value=result.baseline_value, delta=result.delta,
+                                        method=result.method, n_steps=settings.attribution_steps,
+                                        attention_agreement=agreement))
+    lap("attributions")
+
+    # --- temporal attention and periods ----------------------------------------------------------
+    joint_names = list(SMPL_JOINT_NAMES)
+    rotvecs_window = None
+    periods: dict[str, dict[str, Any]] = {name: {} for name in joint_names}
+    analysis_temporal: dict[str, Any] = {}
+    curves = {"image-only": joint_angle_curves(run.image_pose)}
+    if run.temporal_attention is not None:
+        matrices = select_temporal(run.temporal_attention, layer=settings.temporal_layer, head=settings.temporal_head)
+        pairs = [strongest_pairs(m, count=settings.num_pairs) for m in matrices]
+        thumbs = _thumbnails(window.crops)
+        hover = {int(n): thumbs[i] for i, n in enumerate(window.frame_numbers)}
+        depth = run.temporal_attention.shape[0]
+        shown_layer = (settings.temporal_layer if settings.temporal_layer == MEAN
+                       else range(depth)[int(settings.temporal_layer)])
+        view = f"temporal block {shown_layer}, head {settings.temporal_head}"
+        add("temporal_joints", F.temporal_grid_figure(matrices, pairs=pairs, frame_numbers=window.frame_numbers,
+                                                      title=f"Temporal attention per joint ({view})"),
+            hover_frames=hover)
+        joint = token_index if token_index < layout.num_joints else 0
+        add(f"temporal_{joint_names[joint]}",
+            F.temporal_matrix_figure(matrices[joint], pairs=pairs[joint], frame_numbers=window.frame_numbers,
+                                     title=f"Temporal attention of {joint_names[joint]} ({view})"),
+            hover_frames=hover)
+        pair_joints = [j for j in DEFAULT_PAIR_JOINTS if j in joint_names]
+        add("temporal_pairs", F.frame_pairs_figure(thumbs, {j: pairs[joint_names.index(j)] for j in pair_joints},
+                                                   frame_numbers=window.frame_numbers))
+        from_attention = [period_from_attention(m) for m in matrices]
+        profiles = np.stack([lag_profile(m) for m in matrices])
+        add("lag_profiles", F.lag_profile_figure(profiles, periods=[e.period for e in from_attention]))
+        curves = {"image-only": joint_angle_curves(run.image_pose)}
+        curves["temporal"] = joint_angle_curves(run.temporal_pose)
+        curves["image-only"] = joint_angle_curves(run.image_pose, like=curves["temporal"])
+        rotvecs_window = relative_rotation_vectors(run.temporal_pose)
+        for j, name in enumerate(joint_names):
+            periods[name]["attention"] = from_attention[j].to_dict()
+        analysis_temporal = {
+            "view": {"layer": settings.temporal_layer, "head": settings.temporal_head},
+            "attention_peak_distance": {name: attention_peak_distance(matrices[j])
+                                        for j, name in enumerate(joint_names)},
+            "strongest_pairs": {name: [p.to_dict() for p in pairs[j]] for j, name in enumerate(joint_names)},
+        }
+    else:
+        from_attention = None
+        rotvecs_window = relative_rotation_vectors(run.image_pose)
+    from_rotation = [period_from_rotations(rotvecs_window[:, j]) for j in range(len(joint_names))]
+    track_rotvecs = relative_rotation_vectors(window.track_pose)
+    from_track = [period_from_rotations(track_rotvecs[:, j]) for j in range(len(joint_names))]
+    for j, name in enumerate(joint_names):
+        periods[name]["rotation"] = from_rotation[j].to_dict()
+        periods[name]["rotation_whole_track"] = from_track[j].to_dict()
+    if from_attention is not None:
+        add("periods", F.periodicity_figure(from_attention, from_rotation, known_period=settings.known_period,
+                                            title=f"Dominant period per joint, frames {window.frame_numbers[0]}-"
+                                                  f"{window.frame_numbers[-1]}"))
+    curve_joints = [joint_names.index(j) for j in DEFAULT_CURVE_JOINTS]
+    add("rotation_curves", F.rotation_curves_figure(curves, joints=curve_joints, frame_numbers=window.frame_numbers))
+    add("jitter", F.jitter_figure(curves))
+    lap("temporal")
+
+    backend = F.save_figures(items, png_backend=settings.png_backend)
+    for item in items:
+        files[item.stem.name] = {k: str(v) for k, v in item.written.items()}
+    lap("writing figures")
+
+    analysis = {
+        **(extra or {}),
+        "model": model_label,
+        "variant": config.variant,
+        "untrained": untrained,
+        "body_model": model.body_model.description,
+        "track": window.track_id,
+        "frames": [int(window.frame_numbers[0]), int(window.frame_numbers[-1])],
+        "num_frames": t,
+        "track_frames": int(len(window.track_pose)),
+        "fps": window.fps,
+        "shown_frame": frame_label,
+        "token": settings.token,
+        "known_period_frames": settings.known_period,
+        "settings": asdict(settings),
+        "periods": periods,
+        **analysis_temporal,
+        "prior_angles_deg": {label: prior_angles(p) for label, p in priors.items()},
+        "prior_betas": {label: p.betas.tolist() for label, p in priors.items()},
+        "token_similarity": similarity.round(4).tolist(),
+        "jitter_deg_per_frame2": {label: dict(zip(joint_names, c.mean_abs_acceleration.round(4).tolist()))
+                                  for label, c in curves.items()},
+        "attributions": attribution_numbers,
+        "png_backend": backend,
+        "files": files,
+        "timings_s": timings,
+    }
+    (out_dir / ANALYSIS_FILE).write_text(json.dumps(_jsonable(analysis), indent=2))
+    return Report(analysis=analysis, files=files, png_backend=backend)
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and not np.isfinite(value):
+        return None
+    return value
+
+
+# ----------------------------------------------------------------------------------------------
+# Command line
+# ----------------------------------------------------------------------------------------------
+def _selection(text: str) -> int | str:
+    return text if text == MEAN else int(text)
+
+
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m viz.report", description=__doc__.split("\n\n")[0],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("input", help="results folder / results.npz, or a video, image folder or image")
+    parser.add_argument("--out", required=True, help="output folder")
+    parser.add_argument("--checkpoint", help="model checkpoint (INT Studio or public INT)")
+    parser.add_argument("--compare", help="a second checkpoint whose prior is shown beside (e.g. phase 1 vs 3)")
+    parser.add_argument("--variant", default=DEFAULT_VARIANT, help="untrained variant without a checkpoint")
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--detector", default=None, help="pipeline detector (for a media INPUT)")
+    parser.add_argument("--track", type=int)
+    parser.add_argument("--start", type=int, default=0, help="first frame of the window within the track")
+    parser.add_argument("--window", type=int, default=DEFAULT_WINDOW, help="frames analysed together")
+    parser.add_argument("--frame", type=int, help="frame of the window for image attention (default: middle)")
+    parser.add_argument("--token", default=DEFAULT_TOKEN, choices=TOKEN_NAMES)
+    parser.add_argument("--layer", type=int, default=-1, help="spatial block of the single-layer views")
+    parser.add_argument("--head", type=int, default=0, help="head of the single-head view")
+    parser.add_argument("--temporal-layer", type=_selection, default=-1, help="index or 'mean'")
+    parser.add_argument("--temporal-head", type=_selection, default=MEAN, help="index or 'mean'")
+    parser.add_argument("--ig-steps", type=int, default=16, help="integrated-gradients steps")
+    parser.add_argument("--known-period", type=float, help="true period in frames (synthetic clips)")
+    parser.add_argument("--png-backend", default="auto", choices=("auto", "kaleido", "matplotlib"))
+    parser.add_argument("--quiet", action="store_true")
+    return parser.parse_args(argv)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(message)s")
+    log.setLevel(logging.WARNING if args.quiet else logging.INFO)
+    out_dir = Path(args.out)
+    source = Path(args.input)
+    results_file = _results_path(source)
+    checkpoint = args.checkpoint
+    if results_file is not None and checkpoint is None:
+        recorded = load_results(results_file).checkpoint
+        if recorded != UNTRAINED_CHECKPOINT and Path(recorded).is_file():
+            checkpoint = recorded
+    model, label, untrained = load_model(checkpoint=checkpoint, variant=args.variant, device=args.device)
+    if untrained:
+        log.warning("no checkpoint: using an untrained %s model (layout only; the content is noise)", args.variant)
+    settings = ReportSettings(
+        track=args.track, start=args.start, window=args.window, frame=args.frame, token=args.token,
+        layer=args.layer, head=args.head, temporal_layer=args.temporal_layer, temporal_head=args.temporal_head,
+        attribution_steps=args.ig_steps, known_period=args.known_period, png_backend=args.png_backend,
+    )
+    if results_file is None:
+        log.info("running the pipeline on %s", source)
+        run_settings = RunSettings(inference=InferenceSettings(window=max(2, args.window)),
+                                   **({"detector": args.detector} if args.detector else {}))
+        outcome = run_pipeline(source, out_dir / "pipeline", model=model,
+                               checkpoint=checkpoint or UNTRAINED_CHECKPOINT, settings=run_settings)
+        results = outcome.results
+        results_file = outcome.results_path
+    else:
+        results = load_results(results_file)
+    window = read_window(results, settings=settings, crop_size=model.config.img_size)
+    compare = None
+    if args.compare:
+        compare = (Path(args.compare).name, load_checkpoint(args.compare, device=args.device).model)
+    report = write_report(model, window, out_dir, settings=settings, model_label=label, untrained=untrained,
+                          compare=compare, extra={"input": str(source), "results": str(results_file)})
+    print(f"wrote {len(report.files)} figures and {ANALYSIS_FILE} to {out_dir} (PNG via {report.png_backend})")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
