@@ -56,8 +56,11 @@ test: setup-dev
 test-fast: setup-dev
 	$(PY) -m pytest -m "not slow and not browser" $(PYTEST_ARGS)
 
+# Run as modules: as a script, benchmarks/training.py would shadow the training package.
 bench: setup
-	$(PY) benchmarks/inference.py
+	$(PY) -m benchmarks.inference
+	$(PY) -m benchmarks.training
+	$(PY) -m benchmarks.pipeline
 
 clean:
 	rm -rf $(VENV) .pytest_cache

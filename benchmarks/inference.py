@@ -4,7 +4,7 @@ Prints one JSON document: per variant and precision, frames per second, FLOPs pe
 ``torch.utils.flop_counter``), achieved FLOP/s and model FLOP utilisation (MFU) = achieved / the matmul
 peak measured in the same run for the same precision.
 
-    python benchmarks/inference.py [--variants paper small] [--frames 16] [--repeats 3] [--device cpu]
+    python -m benchmarks.inference [--variants paper small] [--frames 16] [--repeats 3] [--device cpu]
 """
 
 from __future__ import annotations

@@ -29,6 +29,7 @@ from .model import IntModel, build_model
 
 FORMAT = "int-studio"
 VERSION = 1
+CHECKPOINT_FILE_MODE = 0o644
 
 # Renames from the public INT code's parameter names to ours (prefix -> prefix), applied in order.
 PUBLIC_INT_RENAMES: tuple[tuple[str, str], ...] = (
@@ -85,6 +86,7 @@ def _atomic_torch_save(obj: Any, path: Path) -> None:
             torch.save(obj, handle)
             handle.flush()
             os.fsync(handle.fileno())
+        os.chmod(tmp, CHECKPOINT_FILE_MODE)  # mkstemp creates 0600; checkpoints are shared with the app
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

@@ -383,7 +383,9 @@ def generate_dataset(
     manifest_path = out / MANIFEST_NAME
     if manifest_path.is_file():
         existing = json.loads(manifest_path.read_text())
-        if existing.get("request") == request.to_dict() and existing.get("request_key") == request.key:
+        # Compare through JSON: the manifest holds lists where the request holds tuples.
+        same_request = existing.get("request") == json.loads(json.dumps(request.to_dict()))
+        if same_request and existing.get("request_key") == request.key:
             return existing
 
     ranges = request.shard_ranges()
