@@ -25,3 +25,25 @@ def body_model(_session_cache):
 @pytest.fixture
 def rng() -> torch.Generator:
     return torch.Generator().manual_seed(0)
+
+
+@pytest.fixture(scope="session")
+def renderer():
+    """A working headless viz Renderer shared by the session, or a skip that says why none can exist here.
+
+    CI sets INT_REQUIRE_RENDERER=1 so that a machine without headless OpenGL fails instead of skipping.
+    """
+    import numpy as np
+
+    from viz.renderer import Renderer, RendererUnavailable, WeakPerspectiveCamera
+
+    r = Renderer()
+    try:
+        triangle = (np.array([[0, 0, 1.0], [1, 0, 1], [0, 1, 1]]), np.array([[0, 1, 2]]))
+        r.render([triangle], WeakPerspectiveCamera(1.0, 0.0, 0.0), width=4, height=4)
+    except RendererUnavailable as exc:
+        if os.environ.get("INT_REQUIRE_RENDERER") == "1":
+            raise
+        pytest.skip(f"no headless OpenGL platform works here: {exc}")
+    yield r
+    r.close()

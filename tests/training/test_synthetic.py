@@ -5,7 +5,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
-import os
 
 import cv2
 import numpy as np
@@ -41,26 +40,10 @@ from training.synthetic.scene import (
     render_clip,
     sample_clothing,
 )
-from viz.renderer import Renderer, RendererUnavailable, WeakPerspectiveCamera
 
 J = {name: i for i, name in enumerate(SMPL_JOINT_NAMES)}
 SIZE, FRAMES, CLIPS, SEED = 96, 6, 3, 7
 CONFIG = dataclasses.replace(SyntheticConfig(), image_size=SIZE)
-
-
-@pytest.fixture(scope="module")
-def renderer():
-    """A working Renderer, or a skip saying why none can exist (set INT_REQUIRE_RENDERER=1 to fail)."""
-    r = Renderer()
-    try:
-        r.render([(np.array([[0, 0, 1.0], [1, 0, 1], [0, 1, 1]]), np.array([[0, 1, 2]]))],
-                 WeakPerspectiveCamera(1.0, 0.0, 0.0), width=4, height=4)
-    except RendererUnavailable as exc:
-        if os.environ.get("INT_REQUIRE_RENDERER") == "1":
-            raise
-        pytest.skip(f"no headless OpenGL platform works here: {exc}")
-    yield r
-    r.close()
 
 
 @pytest.fixture(scope="module")

@@ -3,7 +3,6 @@ side view, streamed H.264 (or VP9) that decodes with the right frames, per-frame
 
 from __future__ import annotations
 
-import os
 import shutil
 
 import av
@@ -25,23 +24,9 @@ from viz.overlay import (
     choose_video_codec,
     render_overlay_frame,
 )
-from viz.renderer import Renderer, RendererUnavailable, render_crop_overlay, soft_colour
+from viz.renderer import render_crop_overlay, soft_colour
 
 WIDTH, HEIGHT = 320, 240
-
-
-@pytest.fixture(scope="module")
-def renderer():
-    r = Renderer()
-    try:
-        render_crop_overlay(np.zeros((4, 4, 3), np.uint8), np.array([[0, 0, 0], [1, 0, 0], [0, 1, 0.0]]),
-                            np.array([[0, 1, 2]]), (1.0, 0.0, 0.0), renderer=r)
-    except RendererUnavailable as exc:
-        if os.environ.get("INT_REQUIRE_RENDERER") == "1":
-            raise
-        pytest.skip(f"no headless OpenGL platform works here: {exc}")
-    yield r
-    r.close()
 
 
 @pytest.fixture(scope="module")

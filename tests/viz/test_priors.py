@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 
 import numpy as np
 import pytest
@@ -11,26 +10,12 @@ import torch
 from int_model import build_model
 from int_model.constants import SMPL_JOINT_NAMES
 from viz import priors
-from viz.renderer import Renderer, RendererUnavailable, WeakPerspectiveCamera
 
 
 @pytest.fixture(scope="module")
 def model(body_model):
     torch.manual_seed(3)
     return build_model("tiny", body_model=body_model).eval()
-
-
-@pytest.fixture(scope="module")
-def renderer():
-    r = Renderer()
-    try:
-        r.render([(np.eye(3), np.array([[0, 1, 2]]))], WeakPerspectiveCamera(1.0, 0.0, 0.0), width=4, height=4)
-    except RendererUnavailable as exc:
-        if os.environ.get("INT_REQUIRE_RENDERER") == "1":
-            raise
-        pytest.skip(f"no headless OpenGL platform works here: {exc}")
-    yield r
-    r.close()
 
 
 def test_fresh_model_is_reproducible_and_leaves_the_global_rng_alone(model):

@@ -32,20 +32,6 @@ REPO = Path(__file__).resolve().parents[2]
 RED, GREEN = (1.0, 0.0, 0.0), (0.0, 1.0, 0.0)
 
 
-@pytest.fixture(scope="module")
-def renderer():
-    """A working Renderer, or a skip saying why none can exist (set INT_REQUIRE_RENDERER=1 to fail)."""
-    r = Renderer()
-    try:
-        r.render([box()], WeakPerspectiveCamera(1.0, 0.0, 0.0), width=4, height=4)
-    except RendererUnavailable as exc:
-        if os.environ.get("INT_REQUIRE_RENDERER") == "1":
-            raise
-        pytest.skip(f"no headless OpenGL platform works here: {exc}")
-    yield r
-    r.close()
-
-
 def box(centre=(0.0, 0.0, 0.0), extents=(0.2, 0.2, 0.2), colour=None) -> SceneMesh:
     mesh = trimesh.creation.box(extents=extents)
     return SceneMesh(mesh.vertices + np.asarray(centre), mesh.faces, colour)
