@@ -15,7 +15,6 @@ from __future__ import annotations
 import datetime as _dt
 import os
 import re
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,11 +24,11 @@ import torch
 
 from .body_model import BodyModel
 from .config import IntConfig, get_config
+from .files import atomic_write
 from .model import IntModel, build_model
 
 FORMAT = "int-studio"
 VERSION = 1
-CHECKPOINT_FILE_MODE = 0o644
 
 # Renames from the public INT code's parameter names to ours (prefix -> prefix), applied in order.
 PUBLIC_INT_RENAMES: tuple[tuple[str, str], ...] = (
@@ -78,21 +77,6 @@ class Checkpoint:
         return self.model.config
 
 
-def _atomic_torch_save(obj: Any, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            torch.save(obj, handle)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(tmp, CHECKPOINT_FILE_MODE)  # mkstemp creates 0600; checkpoints are shared with the app
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def save_checkpoint(
     path: str | os.PathLike,
     model: IntModel,
@@ -119,7 +103,7 @@ def save_checkpoint(
         },
         "extra": extra or {},
     }
-    _atomic_torch_save(payload, path)
+    atomic_write(path, lambda handle: torch.save(payload, handle))
     return path
 
 

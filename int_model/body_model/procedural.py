@@ -32,7 +32,6 @@ import dataclasses
 import functools
 import hashlib
 import os
-import tempfile
 import warnings
 import zipfile
 from collections.abc import Mapping
@@ -43,6 +42,7 @@ import numpy as np
 import scipy.sparse
 from scipy.optimize import nnls
 
+from ..files import atomic_write
 from ..constants import (
     H36M_JOINT_NAMES,
     NUM_BETAS,
@@ -1485,16 +1485,7 @@ def content_hash(arrays: Mapping[str, np.ndarray], decimals: int = HASH_DECIMALS
 
 
 def _write_atomic(path: Path, arrays: Mapping[str, np.ndarray]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            np.savez_compressed(handle, **arrays)
-        os.chmod(tmp, CACHE_FILE_MODE)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_write(path, lambda handle: np.savez_compressed(handle, **arrays), mode=CACHE_FILE_MODE)
 
 
 ARRAY_KEYS = (

@@ -32,13 +32,13 @@ and per run::
 from __future__ import annotations
 
 import os
-import tempfile
 from dataclasses import dataclass, fields
 from pathlib import Path
 
 import numpy as np
 
 from ..constants import NUM_BETAS, NUM_JOINTS
+from ..files import atomic_write
 
 RESULTS_FILE_NAME = "results.npz"
 RESULTS_VERSION = 1
@@ -145,16 +145,7 @@ def save_results(path: str | os.PathLike, results: PipelineResults) -> Path:
         version=np.int64(results.version),
         **{name: np.str_(getattr(results, name)) for name in _STRING_FIELDS},
     )
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".npz", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            np.savez(handle, **arrays)
-        os.chmod(tmp, RESULTS_FILE_MODE)  # mkstemp creates owner-only files
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    return atomic_write(path, lambda handle: np.savez(handle, **arrays), mode=RESULTS_FILE_MODE)
 
 
 def load_results(path: str | os.PathLike) -> PipelineResults:

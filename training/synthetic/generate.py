@@ -21,7 +21,6 @@ import hashlib
 import json
 import multiprocessing
 import os
-import tempfile
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -34,6 +33,7 @@ import torch
 from tqdm import tqdm
 
 from int_model.body_model import BodyModel, load_body_model
+from int_model.files import atomic_write
 from viz.renderer import Renderer, ensure_gl_platform
 
 from .backgrounds import list_background_images
@@ -200,21 +200,6 @@ def clip_record(clip: RenderedClip, *, index: int, frame_format: str, jpeg_quali
 # ----------------------------------------------------------------------------------------------
 # Shards
 # ----------------------------------------------------------------------------------------------
-def _atomic_write(path: Path, write: Any) -> None:
-    """Call ``write(file)`` on a temporary file next to ``path``, then rename it to ``path``."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(handle, "wb") as file:
-            write(file)
-            file.flush()
-            os.fsync(file.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
-
-
 def write_shard(out_dir: Path, shard_index: int, records: Sequence[dict[str, Any]], *,
                 request: GenerationRequest) -> dict:
     """Write one shard (labels ``.npz`` and frames ``.npy``) atomically; returns its manifest entry."""
@@ -241,8 +226,8 @@ def write_shard(out_dir: Path, shard_index: int, records: Sequence[dict[str, Any
         frames = np.stack([r["frames"] for r in records])
     if frames.size == 0 or len(records) * num_frames == 0:
         raise ValueError("a shard needs frames")
-    _atomic_write(out_dir / f"{name}.frames.npy", lambda f: np.save(f, frames))
-    _atomic_write(out_dir / f"{name}.npz", lambda f: np.savez(f, **arrays))
+    atomic_write(out_dir / f"{name}.frames.npy", lambda f: np.save(f, frames))
+    atomic_write(out_dir / f"{name}.npz", lambda f: np.savez(f, **arrays))
     return {"name": name, "clips": [int(arrays["clip_index"][0]), int(arrays["clip_index"][-1]) + 1],
             "tracks": int(arrays["track_clip"].shape[0]), "frames_bytes": int(frames.nbytes)}
 
@@ -431,7 +416,7 @@ def generate_dataset(
                 "frames_per_second": (round(len(indices) * num_frames / elapsed, 2) if indices and elapsed > 0
                                       else None)},
     }
-    _atomic_write(manifest_path, lambda f: f.write(json.dumps(manifest, indent=2).encode()))
+    atomic_write(manifest_path, lambda f: f.write(json.dumps(manifest, indent=2).encode()))
     return manifest
 
 

@@ -1,0 +1,34 @@
+"""Writing files so that a reader (or a crash) never sees a half-written one."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import BinaryIO
+
+# Results, checkpoints and caches are shared with the app and other users of the machine.
+SHARED_FILE_MODE = 0o644
+
+
+def atomic_write(path: str | os.PathLike, write: Callable[[BinaryIO], object], *,
+                 mode: int = SHARED_FILE_MODE) -> Path:
+    """Call ``write(file)`` on a temporary file beside ``path``, sync it, then rename it onto ``path``.
+
+    The previous file at ``path`` stays intact until the rename; the temporary file is removed on failure.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            write(handle)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.chmod(tmp, mode)  # mkstemp creates owner-only files
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
