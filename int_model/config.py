@@ -10,7 +10,9 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
-TEMPORAL_MODES = ("per_joint",)
+#: ``per_joint``: INT, each joint's tokens over time separately; ``whole_pose``: the paper's baseline (Table 2),
+#: all joint tokens of a frame concatenated and modelled as one sequence.
+TEMPORAL_MODES = ("per_joint", "whole_pose")
 
 
 @dataclass(frozen=True)

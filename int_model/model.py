@@ -26,7 +26,7 @@ from .body_model import BodyModel, load_body_model
 from .config import IntConfig, get_config
 from .geometry import rot6d_to_rotmat, rotmat_to_axis_angle, weak_perspective_project
 from .heads import SMPLHeads
-from .temporal import TemporalTransformer
+from .temporal import TemporalTransformer, WholePoseTemporalTransformer
 from .tokens import IndependentTokens
 
 
@@ -38,7 +38,7 @@ class AttentionMaps:
         spatial: (B, T, L, H, N, N) for the L spatial blocks and H heads, over the N = 27 + P tokens in the
             order ``[joints(24), shape, cam, cls, patches(P)]`` (query, key).
         temporal: (B, L_t, H_t, J, T, T) per temporal block, head and joint (query frame, key frame); None for
-            the image model.
+            the image model. The whole-pose baseline has one map for all joints, repeated over J.
     """
 
     spatial: torch.Tensor
@@ -108,6 +108,7 @@ class IntModel(nn.Module):
         num_betas: int,
         token_init_std: float,
         body_model: BodyModel,
+        temporal_mode: str = "per_joint",
         config: IntConfig | None = None,
     ) -> None:
         super().__init__()
@@ -135,15 +136,16 @@ class IntModel(nn.Module):
             for rate in rates
         )
         self.norm = norm_layer(embed_dim)
-        self.temporal_transformer = (
-            TemporalTransformer(
-                embed_dim=embed_dim, depth=temporal_depth, num_heads=temporal_heads, max_len=temporal_len,
-                mlp_ratio=mlp_ratio, qkv_bias=qkv_bias, norm_eps=norm_eps, drop_path_rate=drop_path_rate,
-                init_std=token_init_std,
-            )
-            if temporal_depth > 0
-            else None
-        )
+        temporal_kwargs = dict(embed_dim=embed_dim, depth=temporal_depth, num_heads=temporal_heads,
+                               max_len=temporal_len, mlp_ratio=mlp_ratio, qkv_bias=qkv_bias, norm_eps=norm_eps,
+                               drop_path_rate=drop_path_rate, init_std=token_init_std)
+        self.temporal_mode = temporal_mode
+        if temporal_depth == 0:
+            self.temporal_transformer = None
+        elif temporal_mode == "whole_pose":
+            self.temporal_transformer = WholePoseTemporalTransformer(num_joints=num_joints, **temporal_kwargs)
+        else:
+            self.temporal_transformer = TemporalTransformer(**temporal_kwargs)
         self.heads = SMPLHeads(embed_dim=embed_dim, num_betas=num_betas, init_std=token_init_std)
         self.body_model = body_model
         self._init_weights(token_init_std)
@@ -176,7 +178,8 @@ class IntModel(nn.Module):
         return x[:, :j], x[:, j], x[:, j + 1]
 
     def temporal(self, joint_tokens: torch.Tensor) -> torch.Tensor:
-        """Joint tokens (B, T, 24, D) -> (B, T, 24, D) through the per-joint temporal transformer."""
+        """Joint tokens (B, T, 24, D) -> (B, T, 24, D) through the temporal transformer (per joint, or the
+        whole-pose baseline)."""
         if self.temporal_transformer is None:
             raise RuntimeError("this model has no temporal transformer (temporal_depth = 0)")
         return self.temporal_transformer(joint_tokens)
@@ -241,8 +244,10 @@ class IntModel(nn.Module):
         if use_temporal:
             with record_attention(self.temporal_transformer.blocks) as recorded:
                 joints = self.temporal(joints)
-            maps = recorded.stacked()  # (L, B*J, H, T, T)
-            temporal_maps = maps.reshape(maps.shape[0], b, self.num_joints, *maps.shape[2:]).permute(1, 0, 3, 2, 4, 5)
+            maps = recorded.stacked()  # (L, B*J, H, T, T); the whole-pose baseline: (L, B, H, T, T)
+            sequences = maps.shape[1] // b
+            temporal_maps = maps.reshape(maps.shape[0], b, sequences, *maps.shape[2:]).permute(1, 0, 3, 2, 4, 5)
+            temporal_maps = temporal_maps.expand(-1, -1, -1, self.num_joints, -1, -1)
         out = self.decode(joints, shape.reshape(b, t, -1), cam.reshape(b, t, -1))
         spatial_maps = spatial.stacked()  # (L, B*T, H, N, N)
         spatial_maps = spatial_maps.reshape(spatial_maps.shape[0], b, t, *spatial_maps.shape[2:]).permute(1, 2, 0, 3, 4, 5)
@@ -299,8 +304,7 @@ def build_model(
     if body_model is None:
         body_model = load_body_model(smpl_dir)
     fields = config.to_dict()
-    for name in ("variant", "temporal_mode"):
-        fields.pop(name)
+    fields.pop("variant")
     fields = {k: tuple(v) if isinstance(v, list) else v for k, v in fields.items()}
     model = IntModel(**fields, body_model=body_model, config=config)
     if backbone_weights is not None:

@@ -201,6 +201,8 @@ class OptimConfig:
         milestones: fractions of the run's total steps (epochs x steps per epoch), increasing, in (0, 1).
         gamma: factor applied at each milestone.
         grad_clip: clip the global gradient norm to this value (None: no clipping).
+        warmup_steps: the learning rate rises linearly from lr / warmup_steps to lr over the first steps
+            (0: none; useful when a transformer is trained from scratch at a higher rate).
     """
 
     name: Literal["adam", "sgd"] = "adam"
@@ -210,8 +212,11 @@ class OptimConfig:
     milestones: tuple[float, ...] = (0.6, 0.9)
     gamma: float = 0.1
     grad_clip: float | None = None
+    warmup_steps: int = 0
 
     def __post_init__(self) -> None:
+        if self.warmup_steps < 0:
+            raise ValueError(f"warmup_steps: must be >= 0, got {self.warmup_steps}")
         if not self.lr > 0:
             raise ValueError(f"lr: must be > 0, got {self.lr}")
         if self.weight_decay < 0:
@@ -245,6 +250,9 @@ class TrainConfig:
         deterministic: ``torch.use_deterministic_algorithms(True)`` (exact resume on CPU).
         num_threads: intra-op threads per process (None: the CPU count divided by the local processes).
         tensorboard: also write TensorBoard event files (when the ``tensorboard`` package is installed).
+        freeze: parameter name prefixes kept fixed (e.g. ``[patch_embed., blocks.]`` trains the temporal
+            transformer and the heads on a fixed image encoder, which is what makes phase 2 affordable on a CPU:
+            no backward pass through the encoder). Each prefix must name at least one parameter.
     """
 
     epochs: int
@@ -257,6 +265,7 @@ class TrainConfig:
     deterministic: bool = False
     num_threads: int | None = None
     tensorboard: bool = True
+    freeze: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         for name in ("epochs", "checkpoint_every", "max_nonfinite", "num_threads"):

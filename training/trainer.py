@@ -19,6 +19,7 @@ metadata, when the phase ends or reaches ``--max-steps``), ``metrics.jsonl``, ``
 
 from __future__ import annotations
 
+import bisect
 import contextlib
 import hashlib
 import json
@@ -31,7 +32,6 @@ import signal
 import threading
 import time
 import warnings
-from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -57,7 +57,7 @@ from int_model.checkpoint import (
 from .data import TrainData
 from .evaluate import autocast_context, evaluate_model
 from .losses import TERM_NAMES, LossWeights, compute_loss
-from .phases import OptimConfig, PhaseConfig
+from .phases import ConfigError, OptimConfig, PhaseConfig
 from .sample import Batch
 
 log = logging.getLogger(__name__)
@@ -239,6 +239,36 @@ class TrainStep(nn.Module):
         return total, terms
 
 
+class StepSchedule:
+    """The learning-rate factor at a step: a linear warm-up over ``warmup_steps``, then ``gamma`` once per
+    milestone passed. A plain object of lists and numbers, so that the scheduler's state loads weights-only."""
+
+    def __init__(self, *, milestones: Sequence[int], gamma: float, warmup_steps: int = 0) -> None:
+        self.milestones = sorted(int(m) for m in milestones)
+        self.gamma = float(gamma)
+        self.warmup_steps = int(warmup_steps)
+
+    def __call__(self, step: int) -> float:
+        warm = min(1.0, (step + 1) / self.warmup_steps) if self.warmup_steps else 1.0
+        return warm * self.gamma ** bisect.bisect_right(self.milestones, step)
+
+
+def freeze_parameters(model: nn.Module, prefixes: Sequence[str]) -> int:
+    """Stop the gradients of every parameter whose name starts with one of ``prefixes``; returns how many
+    tensors were frozen. A prefix that names no parameter raises ConfigError (a typo would train everything)."""
+    names = [name for name, _ in model.named_parameters()]
+    unknown = [p for p in prefixes if not any(n.startswith(p) for n in names)]
+    if unknown:
+        raise ConfigError(f"train.freeze: {', '.join(map(repr, unknown))} names no parameter of the model "
+                         f"(its parameters start with {', '.join(sorted({n.split('.')[0] + '.' for n in names}))})")
+    frozen = 0
+    for name, parameter in model.named_parameters():
+        if any(name.startswith(p) for p in prefixes):
+            parameter.requires_grad_(False)
+            frozen += 1
+    return frozen
+
+
 def build_optimizer(model: nn.Module, config: OptimConfig) -> torch.optim.Optimizer:
     params = [p for p in model.parameters() if p.requires_grad]
     if config.name == "adam":
@@ -349,6 +379,7 @@ class Trainer:
         self.config, self.data, self.val_loader = config, data, val_loader
         self.out_dir, self.ctx, self.max_steps, self.progress = Path(out_dir), ctx, max_steps, progress
         self.model = model.to(ctx.device)
+        freeze_parameters(self.model, config.train.freeze)
         if config.train.channels_last:
             self.model.to(memory_format=torch.channels_last)
         step_module = TrainStep(self.model, weights=config.loss, precision=config.train.precision)
@@ -364,8 +395,9 @@ class Trainer:
             )
         self.optimizer = build_optimizer(self.model, config.optim)
         self.total_steps = config.train.epochs * data.steps_per_epoch
-        self.scheduler = torch.optim.lr_scheduler.MultiStepLR(
-            self.optimizer, milestones=config.optim.milestone_steps(self.total_steps), gamma=config.optim.gamma)
+        self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, StepSchedule(
+            milestones=config.optim.milestone_steps(self.total_steps), gamma=config.optim.gamma,
+            warmup_steps=config.optim.warmup_steps))
         self.state = TrainState()
         self._signal: int | None = None
         self._stop_agreed = False
@@ -523,7 +555,6 @@ class Trainer:
             extra = {}
             if training_state:
                 scheduler = self.scheduler.state_dict()
-                scheduler["milestones"] = dict(scheduler["milestones"])  # a Counter does not load weights-only
                 extra = {
                     "trainer": {**asdict(self.state), "world_size": self.ctx.world_size,
                                 "batch_size": self.config.data.batch_size,
@@ -560,9 +591,7 @@ class Trainer:
             raise CheckpointError(f"cannot resume {path} exactly, the run changed ({'; '.join(changed)})")
         self.model.load_state_dict(data["state_dict"], strict=True)
         self.optimizer.load_state_dict(extra["optimizer"])
-        scheduler = dict(extra["scheduler"])
-        scheduler["milestones"] = Counter(scheduler["milestones"])
-        self.scheduler.load_state_dict(scheduler)
+        self.scheduler.load_state_dict(extra["scheduler"])
         set_rng_state(extra["rng"][self.ctx.rank])
         self.state = TrainState(**{k: saved[k] for k in asdict(TrainState())})
         if self.ctx.is_main:

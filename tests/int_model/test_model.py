@@ -187,3 +187,29 @@ def test_local_backbone_weights_are_loaded(body_model, tmp_path):
     torch.save({"stem.conv.weight": torch.zeros(1, 1, 1, 1)}, wrong)
     with pytest.raises(ValueError, match="stem.conv.weight"):
         build_model("tiny", body_model=body_model, backbone_weights=str(wrong))
+
+
+def test_whole_pose_baseline_starts_as_the_image_model_and_mixes_joints(body_model):
+    torch.manual_seed(0)
+    model = build_model("tiny", body_model=body_model, temporal_mode="whole_pose").eval()
+    frames = _frames(1, 6)
+    with torch.no_grad():
+        # Zero output projection: a fresh baseline predicts what the image model predicts.
+        torch.testing.assert_close(model(frames).pose, model(frames, temporal=False).pose)
+        torch.nn.init.normal_(model.temporal_transformer.proj_out.weight, std=0.02)
+        tokens = torch.randn(1, 6, 24, 64)
+        base = model.temporal(tokens)
+        changed = tokens.clone()
+        changed[:, :, 5] += 1.0
+        moved = (model.temporal(changed) - base).abs().amax(dim=(0, 1, 3))
+    # Unlike the per-joint model, one joint's tokens reach every other joint.
+    assert (moved > 1e-4).all()
+    captured = model(frames, capture_attention=True).attention.temporal
+    assert captured.shape == (1, 1, 4, 24, 6, 6)
+    torch.testing.assert_close(captured[:, :, :, 0], captured[:, :, :, 23])
+    torch.testing.assert_close(captured.sum(-1), torch.ones_like(captured.sum(-1)))
+
+
+def test_unknown_temporal_mode_is_refused():
+    with pytest.raises(ValueError, match="temporal_mode must be one of"):
+        get_config("tiny", temporal_mode="per_body")

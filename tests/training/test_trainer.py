@@ -312,3 +312,37 @@ def test_init_refuses_checkpoints_that_do_not_fit(tmp_path: Path, body_model) ->
     torch.save({"state_dict": state}, tmp_path / "public.pt")
     with pytest.raises(CheckpointError, match=r"missing: heads\.pose\.weight"):
         initialise_from_checkpoint(video, tmp_path / "public.pt")
+
+
+# ------------------------------------------------------------------------------------- schedule and freezing
+def test_step_schedule_warms_up_then_drops_at_the_milestones() -> None:
+    from training.trainer import StepSchedule
+
+    schedule = StepSchedule(milestones=[6, 9], gamma=0.1, warmup_steps=4)
+    factors = [schedule(step) for step in range(11)]
+    assert factors[:4] == pytest.approx([0.25, 0.5, 0.75, 1.0])
+    assert factors[4:6] == [1.0, 1.0]
+    assert factors[6:9] == pytest.approx([0.1] * 3) and factors[9:] == pytest.approx([0.01] * 2)
+    assert StepSchedule(milestones=[2], gamma=0.5)(0) == 1.0
+
+
+def test_frozen_encoder_stays_fixed_while_the_rest_trains(tmp_path: Path, data_root: Path) -> None:
+    runs = tmp_path / "runs"
+    assert train(1, runs / "phase1", data_root) == 0
+    frozen = ["patch_embed.", "cls_token", "pos_embed", "tokens.", "blocks.", "norm."]
+    assert train(2, runs / "phase2", data_root, "--set", f"train.freeze={json.dumps(frozen)}",
+                 "--set", "optim.warmup_steps=2") == 0
+    before = read_checkpoint_file(runs / "phase1" / "final.pt")["state_dict"]
+    after = read_checkpoint_file(runs / "phase2" / "final.pt")["state_dict"]
+    for key, value in before.items():
+        if key.startswith(tuple(frozen)):
+            assert torch.equal(after[key], value), key
+    assert not torch.equal(after["heads.pose.weight"], before["heads.pose.weight"])
+    # The warm-up is part of the scheduler's saved state (and loads weights-only, as resume does).
+    scheduler = read_checkpoint_file(runs / "phase2" / "last.pt")["extra"]["scheduler"]
+    assert scheduler["lr_lambdas"][0]["warmup_steps"] == 2
+
+
+def test_a_freeze_prefix_that_names_nothing_is_an_error(tmp_path: Path, data_root: Path, capsys) -> None:
+    assert train(1, tmp_path / "run", data_root, "--set", 'train.freeze=["backbone."]') == 2
+    assert "'backbone.' names no parameter" in capsys.readouterr().err
