@@ -34,7 +34,8 @@ from .config import VARIANTS
 from .model import build_model
 from .pipeline.boxes import BoxFileError
 from .pipeline.detection import DEFAULT_DETECTOR, DETECTORS, DetectorUnavailable
-from .pipeline.inference import DEFAULT_WINDOW, PRECISIONS, InferenceSettings
+from .pipeline.inference import DEFAULT_WINDOW, InferenceSettings
+from .precision import PRECISION_CHOICES
 from .pipeline.media import MediaError, MediaLimits, open_media
 from .pipeline.results import UNTRAINED_CHECKPOINT, PipelineResults, ResultsError
 from .pipeline.run import FrameSink, RunOutcome, RunSettings, run_pipeline
@@ -114,7 +115,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help="process at most this many frames (default %(default)s)")
     parser.add_argument("--fps", type=float, help="frame rate of an image folder (videos carry their own)")
     parser.add_argument("--device", default="auto", help="cpu, cuda, cuda:N or auto (default %(default)s)")
-    parser.add_argument("--precision", default="fp32", choices=PRECISIONS, help="default %(default)s")
+    parser.add_argument("--precision", default="fp32", choices=PRECISION_CHOICES, help="default %(default)s")
     parser.add_argument("--window", type=int, default=DEFAULT_WINDOW,
                         help="temporal window in frames (default %(default)s); windows overlap by half")
     parser.add_argument("--image-model", action="store_true", help="switch the temporal transformer off")

@@ -22,7 +22,6 @@ the evaluated frames' own mean pelvis-aligned pose for every frame (an optimisti
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import sys
 from collections.abc import Iterable, Sequence
@@ -35,6 +34,7 @@ import torch
 
 from int_model import IntModel
 from int_model.geometry import axis_angle_to_rotmat
+from int_model.precision import autocast_context
 
 from .metrics import accel_error, align_pelvis, mpjpe, pa_mpjpe, pve
 from .sample import Batch
@@ -42,15 +42,6 @@ from .sample import Batch
 METRICS = ("mpjpe", "pa_mpjpe", "pve", "accel_error")
 Mode = Literal["image", "temporal"]
 JointSetChoice = Literal["auto", "smpl24", "h36m17"]
-
-
-def autocast_context(device: torch.device, precision: str) -> contextlib.AbstractContextManager:
-    """bf16 autocast on the device, or nothing for fp32."""
-    if precision == "fp32":
-        return contextlib.nullcontext()
-    if precision != "bf16":
-        raise ValueError(f"precision must be fp32 or bf16, not {precision!r}")
-    return torch.autocast(device_type=device.type, dtype=torch.bfloat16)
 
 
 @dataclass
@@ -75,7 +66,7 @@ def _cat(parts: list[np.ndarray], shape: tuple[int, ...] = (0,)) -> np.ndarray:
     return np.concatenate(parts) if parts else np.zeros(shape)
 
 
-def _segments(keys: Sequence[tuple[str, int]]) -> tuple[np.ndarray, np.ndarray]:
+def frame_segments(keys: Sequence[tuple[str, int]]) -> tuple[np.ndarray, np.ndarray]:
     """Row order by (sequence, frame) with duplicates dropped, and a segment id per kept row that changes at
     every sequence boundary and every gap in the frame numbers."""
     order = sorted(range(len(keys)), key=lambda i: keys[i])
@@ -183,7 +174,7 @@ def evaluate_model(
     model.train(was_training)
 
     gt_all = _cat(labels.gt_joints, (0, 1, 3))
-    kept, segment_ids = _segments(labels.keys)
+    kept, segment_ids = frame_segments(labels.keys)
 
     def mean(parts: list[np.ndarray]) -> float | None:
         values = _cat(parts)

@@ -47,7 +47,7 @@ from int_model.config import VARIANTS, IntConfig, get_config
 from .losses import LossWeights
 
 DATASET_KINDS = ("synthetic", "database", "3dpw")
-PRECISIONS = ("fp32", "bf16")
+PRECISIONS = ("fp32", "bf16", "auto")
 OPTIMISERS = ("adam", "sgd")
 
 
@@ -241,7 +241,8 @@ class TrainConfig:
 
     Attributes:
         epochs: number of epochs.
-        precision: ``fp32`` or ``bf16`` (autocast; the body model and the loss stay fp32).
+        precision: ``fp32``, ``bf16`` (autocast; the body model and the loss stay fp32) or ``auto`` (bf16 where
+            the device computes it natively: CUDA, or a CPU with AVX-512 BF16 / AMX; fp32 elsewhere).
         channels_last: convolutional backbone in channels-last memory layout.
         checkpoint_every: save ``last.pt`` every this many steps (and at every epoch end).
         eval_every: evaluate on ``data.val`` every this many epochs (0: never).
@@ -256,7 +257,7 @@ class TrainConfig:
     """
 
     epochs: int
-    precision: Literal["fp32", "bf16"] = "fp32"
+    precision: Literal["fp32", "bf16", "auto"] = "fp32"
     channels_last: bool = False
     checkpoint_every: int = 500
     eval_every: int = 1

@@ -46,6 +46,7 @@ from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
 from int_model import IntModel, save_checkpoint
+from int_model.precision import autocast_context, resolve_precision
 from int_model.checkpoint import (
     FORMAT,
     CheckpointError,
@@ -55,7 +56,7 @@ from int_model.checkpoint import (
 )
 
 from .data import TrainData
-from .evaluate import autocast_context, evaluate_model
+from .evaluate import evaluate_model
 from .losses import TERM_NAMES, LossWeights, compute_loss
 from .phases import ConfigError, OptimConfig, PhaseConfig
 from .sample import Batch
@@ -382,7 +383,10 @@ class Trainer:
         freeze_parameters(self.model, config.train.freeze)
         if config.train.channels_last:
             self.model.to(memory_format=torch.channels_last)
-        step_module = TrainStep(self.model, weights=config.loss, precision=config.train.precision)
+        self.precision = resolve_precision(config.train.precision, ctx.device)
+        if config.train.precision == "auto":
+            log.info("precision auto: %s on this %s", self.precision, ctx.device.type)
+        step_module = TrainStep(self.model, weights=config.loss, precision=self.precision)
         self.step_module: nn.Module = step_module
         if ctx.distributed:
             # The token parameters are (1, N, D): their gradients are slices whose stride on the size-1 axis
@@ -519,7 +523,7 @@ class Trainer:
         if self.ctx.is_main and self.val_loader is not None:
             started = time.perf_counter()
             metrics = evaluate_model(self.model, self.val_loader, device=self.ctx.device,
-                                     precision=self.config.train.precision)
+                                     precision=self.precision)
             metrics["seconds"] = round(time.perf_counter() - started, 2)
             self.state.metrics = {"step": self.state.step, "epoch": self.state.epoch, **metrics}
             for mode in ("image", "temporal"):

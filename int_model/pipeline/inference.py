@@ -26,7 +26,6 @@ Precision: fp32, or bf16 autocast on CPU or CUDA; blending and decoding of the b
 
 from __future__ import annotations
 
-import contextlib
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -35,8 +34,8 @@ import numpy as np
 import torch
 
 from ..model import IntModel
+from ..precision import PRECISION_CHOICES, autocast_context
 
-PRECISIONS = ("fp32", "bf16")
 DEFAULT_WINDOW = 64
 
 
@@ -48,7 +47,7 @@ class InferenceSettings:
         window: frames per temporal window (>= 2).
         stride: frames between window starts; default ``window // 2``.
         temporal: run the temporal transformer; None means "when the model has one".
-        precision: "fp32" or "bf16" (autocast).
+        precision: "fp32", "bf16" (autocast) or "auto" (bf16 where the device computes it natively).
         encode_batch: crops per ``encode_frames`` call.
         window_batch: windows per ``temporal`` call.
         decode_batch: rows per ``decode`` call.
@@ -69,8 +68,8 @@ class InferenceSettings:
             raise ValueError(f"window must be at least 2 frames, got {self.window}")
         if self.stride is not None and not 1 <= self.stride <= self.window:
             raise ValueError(f"stride must be in [1, window], got {self.stride}")
-        if self.precision not in PRECISIONS:
-            raise ValueError(f"precision must be one of {PRECISIONS}, got {self.precision!r}")
+        if self.precision not in PRECISION_CHOICES:
+            raise ValueError(f"precision must be one of {PRECISION_CHOICES}, got {self.precision!r}")
         for name in ("encode_batch", "window_batch", "decode_batch"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be positive")
@@ -98,13 +97,6 @@ def window_weights(length: int) -> np.ndarray:
     two such windows offset by half their length sum to one."""
     i = np.arange(length, dtype=np.float64)
     return np.sin(math.pi * (i + 0.5) / length) ** 2
-
-
-def autocast_context(device: torch.device, precision: str) -> contextlib.AbstractContextManager:
-    """bf16 autocast on the device's type, or nothing for fp32."""
-    if precision == "fp32":
-        return contextlib.nullcontext()
-    return torch.autocast(device_type=device.type, dtype=torch.bfloat16)
 
 
 @dataclass(frozen=True)

@@ -213,3 +213,16 @@ def test_whole_pose_baseline_starts_as_the_image_model_and_mixes_joints(body_mod
 def test_unknown_temporal_mode_is_refused():
     with pytest.raises(ValueError, match="temporal_mode must be one of"):
         get_config("tiny", temporal_mode="per_body")
+
+
+def test_auto_precision_picks_bf16_only_where_it_is_native(monkeypatch):
+    from int_model import precision
+
+    assert precision.resolve_precision("fp32", "cpu") == "fp32" and precision.resolve_precision("bf16", "cpu") == "bf16"
+    monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: False, raising=False)
+    monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: False, raising=False)
+    assert precision.resolve_precision("auto", "cpu") == "fp32"
+    monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: True, raising=False)
+    assert precision.resolve_precision("auto", "cpu") == "bf16"
+    with pytest.raises(ValueError, match="precision must be one of"):
+        precision.resolve_precision("fp16", "cpu")

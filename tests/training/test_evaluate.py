@@ -16,7 +16,7 @@ from torch.utils.data import DataLoader
 from int_model import build_model, save_checkpoint
 from int_model.geometry import axis_angle_to_rotmat
 from training.data import collate_groups, ensure_synthetic
-from training.evaluate import _segments, evaluate_model
+from training.evaluate import frame_segments, evaluate_model
 from training.evaluate import main as evaluate_main
 from training.phases import load_phase_config
 from training.synthetic import SyntheticDataset
@@ -92,7 +92,7 @@ def test_a_rotated_body_has_mpjpe_but_no_pa_mpjpe(val_dir: Path, body_model) -> 
 
 def test_segments_follow_sequences_and_frames() -> None:
     keys = [("b", 1), ("a", 2), ("a", 0), ("a", 1), ("b", 0), ("a", 1), ("a", 5), ("a", 6)]
-    kept, ids = _segments(keys)
+    kept, ids = frame_segments(keys)
     ordered = [keys[i] for i in kept]
     assert ordered == [("a", 0), ("a", 1), ("a", 2), ("a", 5), ("a", 6), ("b", 0), ("b", 1)]  # duplicate dropped
     assert ids.tolist() == [0, 0, 0, 1, 1, 2, 2]  # a gap in the frames and a new sequence start new segments

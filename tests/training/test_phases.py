@@ -51,7 +51,8 @@ def test_cpu_demo_phases_train_the_small_variant_on_synthetic_data() -> None:
     assert [p.init for p in phases] == [None, "../phase1/final.pt", "../phase2/final.pt"]
     for phase in phases:
         assert all(s.kind == "synthetic" and s.clips and s.frames for s in (*phase.data.train, *phase.data.val))
-        assert phase.train.precision == "bf16"
+        assert phase.train.precision == "auto"
+    assert phases[1].train.freeze == phases[2].train.freeze and "blocks." in phases[1].train.freeze
     assert phases[2].optim.name == "sgd" and phases[2].loss.temporal == 600.0 and phases[2].loss.norm == 0.01
 
 
@@ -76,7 +77,7 @@ def _base() -> dict:
         ("loss.w_theta=1", "loss.w_theta: unknown field"),
         ("optim.milestones=[0.9, 0.6]", "optim.milestones: fractions of the run, increasing"),
         ("optim.name=lbfgs", "optim.name: must be one of adam, sgd"),
-        ("train.precision=fp16", "train.precision: must be one of fp32, bf16"),
+        ("train.precision=fp16", "train.precision: must be one of fp32, bf16, auto"),
         ("train.deterministic=1", "train.deterministic: expected true or false"),
         ("data.train=[]", "data.train: list at least one training dataset"),
         ("data.train[0].path=x", "data.train[0].path: a synthetic dataset lives in"),
@@ -125,3 +126,12 @@ def test_milestones_are_fractions_of_the_run() -> None:
     config = phase_config_from_dict(apply_overrides(_base(), ["optim.milestones=[0.5, 0.75]"]))
     assert config.optim.milestone_steps(40) == [20, 30]
     assert config.optim.milestone_steps(3) == [2]  # rounding never drops below step 1 or duplicates
+
+
+def test_whole_pose_baseline_phases_differ_from_int_only_in_the_temporal_mode() -> None:
+    for n in (2, 3):
+        ours = load_phase_config(CONFIGS / "cpu-demo" / f"phase{n}.yaml").to_dict()
+        theirs = load_phase_config(CONFIGS / "cpu-demo" / f"whole-pose-phase{n}.yaml").to_dict()
+        assert theirs["model"]["overrides"] == {"temporal_mode": "whole_pose"}
+        differ = sorted(k for k in ours if ours[k] != theirs[k])
+        assert differ == (["description", "model", "name"] if n == 2 else ["description", "init", "model", "name"])

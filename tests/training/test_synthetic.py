@@ -356,3 +356,17 @@ def test_worker_processes_give_the_same_dataset(dataset_dir, tmp_path):
         np.testing.assert_array_equal(a[key], b[key], err_msg=key)
     np.testing.assert_array_equal(np.load(dataset_dir / "shard_00000.frames.npy"),
                                   np.load(tmp_path / "shard_00000.frames.npy"))
+
+
+def test_rotations_go_back_to_the_anatomical_angles_that_made_them() -> None:
+    from training.synthetic.motions import HIGH, LOW, angles_to_rotmat, range_excess, rotmat_to_angles
+
+    rng = np.random.default_rng(0)
+    angles = LOW + (HIGH - LOW) * rng.uniform(0.02, 0.98, size=(200, 24, 3))
+    back = rotmat_to_angles(angles_to_rotmat(angles))
+    np.testing.assert_allclose(back, angles, atol=1e-8)
+    assert range_excess(back).max() == 0.0
+    # A knee bent backwards has no in-range solution: the excess says by how much.
+    bent = np.zeros((24, 3))
+    bent[4, 0] = -30.0  # left knee, hyper-extended
+    assert range_excess(rotmat_to_angles(angles_to_rotmat(bent)))[4].sum() == pytest.approx(30.0)

@@ -31,6 +31,7 @@ values drawn from :data:`STYLE_RANGES`; :attr:`Motion.period_s` is their exact p
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
@@ -159,6 +160,44 @@ def angles_to_axis_angle(angles: np.ndarray) -> np.ndarray:
 def clip_to_ranges(angles: np.ndarray) -> np.ndarray:
     """Angles (..., 24, 3) clipped into :data:`JOINT_RANGES`."""
     return np.clip(angles, LOW, HIGH)
+
+
+def _wrap_deg(angles: np.ndarray) -> np.ndarray:
+    return (angles + 180.0) % 360.0 - 180.0
+
+
+def range_excess(angles: np.ndarray) -> np.ndarray:
+    """Degrees by which anatomical angles (..., 24, 3) lie outside :data:`JOINT_RANGES` (0 inside)."""
+    return np.maximum(LOW - angles, 0.0) + np.maximum(angles - HIGH, 0.0)
+
+
+def rotmat_to_angles(rotmat: np.ndarray) -> np.ndarray:
+    """SMPL joint rotations (..., 24, 3, 3) -> anatomical angles (..., 24, 3) in degrees: the inverse of
+    :func:`angles_to_rotmat`.
+
+    Three Euler angles have two solutions per rotation; of the two, the one nearer the joint's range (least
+    :func:`range_excess`, then nearest its neutral pose) is returned, so a pose inside the ranges comes back
+    as the angles that made it.
+    """
+    rotmat = np.asarray(rotmat, dtype=np.float64)
+    lead = rotmat.shape[:-3]
+    out = np.empty((*lead, NUM_JOINTS, 3))
+    for j, joint_range in enumerate(JOINT_RANGES):
+        axes = joint_range.axes
+        with warnings.catch_warnings():  # gimbal lock (e.g. a shoulder at rest) has a solution all the same
+            warnings.simplefilter("ignore", UserWarning)
+            first = Rotation.from_matrix(rotmat[..., j, :, :].reshape(-1, 3, 3)).as_euler(axes.upper(), degrees=True)
+        second = first.copy()
+        second[:, 0] += 180.0
+        second[:, 2] += 180.0
+        # Proper Euler angles (first axis repeated) flip the middle angle's sign; Tait-Bryan mirror it about 90.
+        second[:, 1] = -first[:, 1] if axes[0] == axes[2] else 180.0 - first[:, 1]
+        candidates = np.stack([_wrap_deg(first), _wrap_deg(second)]) / MIRROR_SIGNS[j]  # (2, N, 3) anatomical
+        excess = np.maximum(LOW[j] - candidates, 0.0) + np.maximum(candidates - HIGH[j], 0.0)
+        distance = np.abs(candidates - NEUTRAL[j]).sum(-1)
+        pick = np.lexsort((distance, excess.sum(-1)), axis=0)[0]  # (N,) 0 or 1
+        out[..., j, :] = candidates[pick, np.arange(candidates.shape[1])].reshape(*lead, 3)
+    return out
 
 
 # ----------------------------------------------------------------------------------------------
