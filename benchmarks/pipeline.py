@@ -9,8 +9,8 @@ when the stages run concurrently; ``overlap`` is their sum over the wall time. T
 ``--repeats`` times and the best of each is kept; process CPU seconds are reported too (``cpu_share_of_model``:
 the model's CPU time over the whole run's), since wall times on a shared machine depend on its load.
 
-The pipeline runs in two passes (people: decode + detect + track; inference: decode + crop ahead of the model,
-render + encode behind it), so the inference pass is also reported on its own.
+The pipeline runs in one pass (a reader thread decodes, detects, tracks and crops; the model runs on the rows as
+the streaming tracker makes them final; a sink thread renders and encodes), so the stages can overlap.
 
     python benchmarks/pipeline.py [--variants small paper] [--frames 96] [--people 3] [--size 640 360]
         [--precision fp32] [--device cpu] [--window 64] [--clip PATH]
@@ -137,7 +137,6 @@ def bench_variant(variant: str, *, clip: Path, args: argparse.Namespace, device:
     alone = {"wall_s": model_wall, "cpu_s": model_cpu, "fps": results.num_frames / model_wall,
              "crops_per_s": len(results) / model_wall}
     e2e_fps = results.num_frames / wall
-    inference_wall = outcome.passes["inference"]
     return {
         "variant": variant,
         "parameters_m": round(model.num_parameters() / 1e6, 2),
@@ -150,9 +149,6 @@ def bench_variant(variant: str, *, clip: Path, args: argparse.Namespace, device:
         "model_only": {k: round(v, 3) for k, v in alone.items()},
         "ratio": round(e2e_fps / alone["fps"], 3),
         "cpu_share_of_model": round(model_cpu / cpu, 3),
-        "people_pass": {"wall_s": round(outcome.passes["people"], 2)},
-        "inference_pass": {"wall_s": round(inference_wall, 2),
-                           "ratio": round(results.num_frames / inference_wall / alone["fps"], 3)},
         "target_ratio": TARGET_RATIO,
         "overlay": str(sink.path.name),
     }

@@ -254,6 +254,11 @@ class OverlayVideoSink:
                 self._renderer.close()
                 self._renderer = None
 
+    def discard(self) -> None:
+        """Remove the video (the pipeline calls this when a run found nobody): close it first."""
+        self.close()
+        self.path.unlink(missing_ok=True)
+
 
 class MeshSequenceSink:
     """A frame sink that writes each frame's people to ``out_dir/frame_000123.<suffix>`` (every person placed

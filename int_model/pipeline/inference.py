@@ -143,12 +143,16 @@ class DecodedRows:
 
 @dataclass
 class _TrackState:
-    """Book-keeping of one track inside :class:`WindowedInference`."""
+    """Book-keeping of one track inside :class:`WindowedInference`. ``length`` is None while the track is
+    open (streamed: its end is not known yet); its windows are then the regular ones every ``stride`` frames,
+    which are always the first windows of the plan for whatever length it ends with."""
 
     track_id: int
-    length: int
-    spans: list[tuple[int, int]]
-    last_cover: np.ndarray  # (length,) index of the last window covering each row
+    length: int | None
+    window: int
+    stride: int
+    spans: list[tuple[int, int]] = field(default_factory=list)
+    last_cover: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
     encoded: int = 0  # rows encoded so far (a prefix)
     windows_done: int = 0  # windows run so far (in order)
     finalised: int = 0  # rows decoded so far (a prefix)
@@ -158,21 +162,53 @@ class _TrackState:
     blended: dict[int, torch.Tensor] = field(default_factory=dict)  # row -> (24, D) weighted sum (fp32)
     weight: dict[int, float] = field(default_factory=dict)  # row -> sum of weights
 
+    def __post_init__(self) -> None:
+        if self.length is not None:
+            self.end(self.length)
+
+    def end(self, length: int) -> None:
+        """Fix the track's length: its whole window plan is known from now on."""
+        spans = window_spans(int(length), window=self.window, stride=self.stride)
+        if spans[:self.windows_done] != self.spans[:self.windows_done]:
+            raise RuntimeError(f"track {self.track_id}: windows already run do not fit its length {length}")
+        self.length, self.spans = int(length), spans
+        self.last_cover = np.zeros(int(length), dtype=np.int64)
+        for w, (start, end) in enumerate(spans):
+            self.last_cover[start:end] = w
+
+    def next_window(self) -> tuple[int, int] | None:
+        """The next window to run, if all its rows are encoded."""
+        if self.length is None:  # open: the regular windows
+            start = self.windows_done * self.stride
+            span = (start, start + self.window)
+            if span[1] <= self.encoded:
+                self.spans.append(span)
+                return span
+            return None
+        if self.windows_done < len(self.spans) and self.spans[self.windows_done][1] <= self.encoded:
+            return self.spans[self.windows_done]
+        return None
+
     def ready_rows(self, temporal: bool) -> int:
         """How many rows (a prefix) can be decoded now."""
         if not temporal:
             return self.encoded
         if self.windows_done == 0:
             return 0
+        if self.length is None:
+            # No later window starts before the next regular start, and the window aligned with the (unknown)
+            # end starts at least one window before the rows encoded so far end.
+            return max(0, min(self.windows_done * self.stride, self.encoded - self.window))
         return int(np.searchsorted(self.last_cover, self.windows_done - 1, side="right"))
 
 
 class WindowedInference:
-    """Streaming windowed inference over a known set of tracks.
+    """Streaming windowed inference over tracks.
 
     Args:
         model: the network (eval mode); inputs are moved to its device.
-        track_lengths: {track_id: number of rows}; each track's crops must be added in order.
+        track_lengths: {track_id: number of rows}; each track's crops must be added in order. None: tracks are
+            open, they start with their first crop and end with :meth:`end_track` (or :meth:`finish`).
         settings: :class:`InferenceSettings`.
 
     Usage::
@@ -184,7 +220,8 @@ class WindowedInference:
         for rows in engine.finish(): ...
     """
 
-    def __init__(self, model: IntModel, *, track_lengths: dict[int, int], settings: InferenceSettings) -> None:
+    def __init__(self, model: IntModel, *, track_lengths: dict[int, int] | None = None,
+                 settings: InferenceSettings) -> None:
         self.model = model
         self.settings = settings
         self.device = next(model.parameters()).device
@@ -194,16 +231,26 @@ class WindowedInference:
         self.temporal = bool(wanted)
         self._weights: dict[int, torch.Tensor] = {}
         self._tracks: dict[int, _TrackState] = {}
-        for track_id, length in track_lengths.items():
-            spans = window_spans(int(length), window=settings.window, stride=settings.effective_stride)
-            last_cover = np.zeros(int(length), dtype=np.int64)
-            for w, (start, end) in enumerate(spans):
-                last_cover[start:end] = w
-            self._tracks[int(track_id)] = _TrackState(int(track_id), int(length), spans, last_cover)
+        self._open = track_lengths is None
+        for track_id, length in (track_lengths or {}).items():
+            self._tracks[int(track_id)] = self._new_track(int(track_id), int(length))
         self._pending_ids: list[int] = []
         self._pending_crops: list[torch.Tensor] = []
 
+    def _new_track(self, track_id: int, length: int | None) -> _TrackState:
+        return _TrackState(track_id, length, window=self.settings.window, stride=self.settings.effective_stride)
+
     # ------------------------------------------------------------------ public
+    def end_track(self, track_id: int) -> None:
+        """An open track has had its last crop added (rows still queued count); its last windows can run."""
+        track = self._tracks.get(int(track_id))
+        if track is None and self._open and int(track_id) in self._pending_ids:  # every row still queued
+            track = self._tracks[int(track_id)] = self._new_track(int(track_id), None)
+        if track is None:
+            raise KeyError(f"unknown track id {track_id}")
+        if track.length is None:
+            track.end(track.encoded + sum(1 for t in self._pending_ids if t == track.track_id))
+
     def add(self, track_ids: Sequence[int], crops: torch.Tensor) -> list[DecodedRows]:
         """Queue crops (n, 3, S, S) of the next rows of ``track_ids`` (n,); when a batch is full, encode it and
         return the rows that became final (else an empty list)."""
@@ -221,6 +268,9 @@ class WindowedInference:
 
     def finish(self) -> list[DecodedRows]:
         """Encode what is queued and decode every remaining row; checks that every track was complete."""
+        for track in self._tracks.values():
+            if track.length is None:
+                self.end_track(track.track_id)
         out = self._flush()
         missing = {t.track_id: t.length - t.encoded for t in self._tracks.values() if t.encoded < t.length}
         if missing:
@@ -243,9 +293,11 @@ class WindowedInference:
         joints, shape, cam = self.model.encode_frames(crops)
         for n, track_id in enumerate(track_ids):
             track = self._tracks.get(track_id)
+            if track is None and self._open:
+                track = self._tracks[track_id] = self._new_track(track_id, None)
             if track is None:
                 raise KeyError(f"unknown track id {track_id}")
-            if track.encoded >= track.length:
+            if track.length is not None and track.encoded >= track.length:
                 raise ValueError(f"track {track_id} got more than its {track.length} rows")
             row = track.encoded
             track.joints[row], track.shape[row], track.cam[row] = joints[n], shape[n], cam[n]
@@ -260,8 +312,8 @@ class WindowedInference:
     def _run_ready_windows(self) -> None:
         ready: dict[int, list[tuple[_TrackState, int, int]]] = {}
         for track in self._tracks.values():
-            while track.windows_done < len(track.spans) and track.spans[track.windows_done][1] <= track.encoded:
-                start, end = track.spans[track.windows_done]
+            while (span := track.next_window()) is not None:
+                start, end = span
                 ready.setdefault(end - start, []).append((track, start, end))
                 track.windows_done += 1
         for length, items in ready.items():

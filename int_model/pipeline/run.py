@@ -1,20 +1,25 @@
-"""One pipeline run: media -> people (detection + tracking, or user boxes) -> crops -> windowed inference ->
-results file, with per-frame results handed to frame sinks (overlay video, mesh files) as they are ready.
+"""One pipeline run: media -> people (detection + streaming tracking, or user boxes) -> crops -> windowed
+inference -> results file, with per-frame results handed to frame sinks (overlay video, mesh files) as they are
+ready.
 
-Two passes over the input:
+One pass over the input, three threads:
 
-1. **people**: frames are decoded (a reader thread) and searched for people (the calling thread); the
-   tracker links the detections into tracks. User boxes skip this pass.
-2. **inference**: a reader thread decodes frames again and cuts the tracks' crops; the calling thread runs
-   the network (:class:`~int_model.pipeline.inference.WindowedInference`), turns predictions into image
-   coordinates (``cam_t``, 2D joints in pixels) and assembles each frame's people as soon as all its rows are
-   final; a sink thread passes finished frames to the sinks (rendering and video encoding), in frame order.
-   Decoding and cropping run ahead of the model and rendering behind it, so the stages overlap.
+1. **people** (a reader thread): decodes each frame, searches it for people and feeds the detections to the
+   :class:`~int_model.pipeline.tracking.StreamingTracker`, which hands out each track's rows as soon as they are
+   final (a few frames later) and says which frames can gain no more people; the thread cuts those rows'
+   crops from the frames it still holds. User boxes replace detection and tracking.
+2. **model** (the calling thread): runs the network on the rows as they come
+   (:class:`~int_model.pipeline.inference.WindowedInference` with open tracks: windows run as soon as their
+   frames are in, the last one when the track ends), turns predictions into image coordinates (``cam_t``,
+   2D joints in pixels) and assembles each frame's people once the frame is complete and all its rows are
+   decoded;
+3. **output** (a sink thread): passes finished frames to the sinks (rendering and video encoding), in order.
 
-The results file (:mod:`int_model.pipeline.results`) is written at the end; if the run fails part-way, the
-rows finished so far are written with status "partial" and the error's message, the sinks are closed (a
-video written so far stays playable), and the error is raised again. With no person found, a results file
-with status "no_person" says so.
+So decoding and detection run ahead of the model and rendering behind it, and all three overlap. The results
+file (:mod:`int_model.pipeline.results`) is written at the end; if the run fails part-way, the rows finished so
+far are written with status "partial" and the error's message, the sinks are closed (a video written so far
+stays playable), and the error is raised again. With no person found, a results file with status "no_person"
+says so, and no overlay is left behind.
 
 This module renders nothing itself: :mod:`int_model` imports neither ``viz`` nor ``training`` (DESIGN §2);
 sinks are passed in by the caller (the CLI, the app).
@@ -51,8 +56,8 @@ from .detection import DEFAULT_DETECTOR, get_detector
 from .inference import DecodedRows, InferenceSettings, WindowedInference
 from .media import MediaLimits, MediaReader, open_media
 from .results import RESULTS_FILE_NAME, PipelineResults, save_results
-from .tracking import TrackingParams, track
-from .types import Detection, MediaInfo, Track
+from .tracking import StreamingTracker, TrackingParams, TrackRows
+from .types import MediaInfo, Track
 
 #: Progress callback: ``progress(stage, done, total)`` with stage one of :data:`STAGES`.
 ProgressCallback = Callable[[str, int, int], None]
@@ -66,7 +71,10 @@ class FrameSink(Protocol):
         """Handle one frame (render it, export its meshes, ...)."""
 
     def close(self) -> None:
-        """Finish (flush a video, ...); called once, also after a failure."""
+        """Finish (flush a video, ...); called once, also after a failure.
+
+        A sink may also have ``discard()``: remove what it wrote, called after :meth:`close` when the run found
+        nobody (frames are held back while nobody is found, so short clips never reach a sink at all)."""
 
 
 @dataclass(frozen=True)
@@ -294,60 +302,145 @@ class _SinkThread:
 
 
 # ----------------------------------------------------------------------------------------------
-# Pass 1: people
+# The stream: people found, crops cut, on the reader thread
 # ----------------------------------------------------------------------------------------------
 
 
-def find_people(reader: MediaReader, *, settings: RunSettings, timer: StageTimer,
-                progress: ProgressCallback | None = None) -> tuple[list[Track], tuple[str, ...]]:
-    """Tracks of the people in ``reader``'s frames, and notes: user boxes if given, else detection + tracking."""
+@dataclass(frozen=True)
+class _FrameIn:
+    index: int
+    image: np.ndarray
+
+
+@dataclass(frozen=True)
+class _RowsIn:
+    """Final rows of one track: consecutive ``frames`` (K,), ``boxes`` (K, 4), normalised ``crops`` (K, 3, S, S)."""
+
+    track_id: int
+    frames: np.ndarray
+    boxes: np.ndarray
+    crops: torch.Tensor
+    ended: bool
+
+
+@dataclass(frozen=True)
+class _Complete:
+    """Frames before ``before`` will get no more rows."""
+
+    before: int
+
+
+_Event = _FrameIn | _RowsIn | _Complete
+
+
+def _crops_of(rows: TrackRows, images: dict[int, np.ndarray], crop: CropSettings) -> torch.Tensor:
+    cut = [crop_people(images[int(f)], box[None], settings=crop)[0][0] for f, box in zip(rows.frames, rows.boxes,
+                                                                                          strict=True)]
+    return normalise_crops(np.stack(cut))
+
+
+def _detect_stream(reader: MediaReader, *, settings: RunSettings, crop: CropSettings, timer: StageTimer,
+                   progress: ProgressCallback | None) -> Iterator[_Event]:
+    """Decode, detect, track and crop, frame by frame (the reader thread). A frame's image is kept only until
+    the tracker says it is complete, so memory stays bounded by the tracker's delay, not the clip."""
     info = reader.info
-    if settings.boxes is not None:
-        with timer.measure("track"):
-            boxes = load_boxes(settings.boxes, num_frames=info.num_frames, width=info.width, height=info.height,
-                               scale=reader.scale, params=settings.tracking)
-        return boxes.tracks, boxes.notes
     detector = get_detector(settings.detector)
-    detections: list[list[Detection]] = []
-    producer = _Producer(lambda: timer.timed("decode", reader), maxsize=settings.queue_frames, name="int-decode-1")
-    try:
-        for index, frame in producer:
-            searched = index % settings.detect_every == 0 or index == info.num_frames - 1
-            with timer.measure("detect"):
-                detections.append(detector.detect(frame, frame_index=index) if searched else [])
-            if progress is not None:
-                progress("people", index + 1, info.num_frames)
-    finally:
-        producer.stop()
+    tracker = StreamingTracker(num_frames=info.num_frames, params=settings.tracking)
+    images: dict[int, np.ndarray] = {}
+
+    def emit(released: list[TrackRows]) -> Iterator[_Event]:
+        for rows in released:
+            with timer.measure("crop"):
+                crops = _crops_of(rows, images, crop)
+            yield _RowsIn(rows.track_id, rows.frames, rows.boxes, crops, rows.ended)
+
+    for index, frame in timer.timed("decode", reader):
+        images[index] = frame
+        yield _FrameIn(index, frame)
+        searched = index % settings.detect_every == 0 or index == info.num_frames - 1
+        with timer.measure("detect"):
+            found = detector.detect(frame, frame_index=index) if searched else []
+        with timer.measure("track"):
+            released = tracker.update(index, found)
+        yield from emit(released)
+        before = tracker.complete_before
+        for done in [k for k in images if k < before]:
+            del images[done]
+        yield _Complete(before)
+        if progress is not None:
+            progress("people", index + 1, info.num_frames)
     with timer.measure("track"):
-        return track(detections, num_frames=len(detections), params=settings.tracking), ()
+        released = tracker.finish()
+    yield from emit(released)
+    yield _Complete(max(images, default=-1) + 1)
+
+
+def _boxes_stream(reader: MediaReader, tracks: Sequence[Track], *, crop: CropSettings,
+                  timer: StageTimer) -> Iterator[_Event]:
+    """The same events for tracks known beforehand (user boxes)."""
+    by_frame: dict[int, list[tuple[Track, int]]] = defaultdict(list)
+    for t in tracks:
+        for i, frame in enumerate(t.frames):
+            by_frame[int(frame)].append((t, i))
+    for index, frame in timer.timed("decode", reader):
+        yield _FrameIn(index, frame)
+        for t, i in by_frame.get(index, []):
+            with timer.measure("crop"):
+                crops = normalise_crops(crop_people(frame, np.asarray(t.boxes[i])[None], settings=crop)[0])
+            yield _RowsIn(t.track_id, t.frames[i:i + 1], np.asarray(t.boxes[i:i + 1]), crops, i == len(t) - 1)
+        yield _Complete(index + 1)
 
 
 # ----------------------------------------------------------------------------------------------
-# Pass 2: inference
+# The model side: rows in, frames out
 # ----------------------------------------------------------------------------------------------
 
 
 @dataclass
 class _PendingFrame:
     image: np.ndarray
-    expected: int
+    expected: int | None = None  # known once the frame is complete
     rows: list[tuple[int, dict[str, np.ndarray]]] = field(default_factory=list)  # (track id, row fields)
+
+
+@dataclass
+class _TrackSoFar:
+    """A track's rows as they arrive: frame and box of each row index."""
+
+    frames: list[int] = field(default_factory=list)
+    boxes: list[np.ndarray] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.frames)
 
 
 class _RowCollector:
     """Turns decoded rows into result rows (image coordinates) and frames into FrameResults, in order."""
 
-    def __init__(self, tracks: Sequence[Track], *, crop: CropSettings, image_size: tuple[int, int],
-                 focal_length: float, faces: np.ndarray) -> None:
-        self.tracks = {t.track_id: t for t in tracks}
+    def __init__(self, *, crop: CropSettings, image_size: tuple[int, int], focal_length: float,
+                 faces: np.ndarray) -> None:
+        self.tracks: dict[int, _TrackSoFar] = defaultdict(_TrackSoFar)
         self.crop = crop
         self.image_size = image_size
         self.focal_length = focal_length
         self.faces = faces
         self.rows: dict[str, list[np.ndarray]] = defaultdict(list)
         self.pending: dict[int, _PendingFrame] = {}
+        self.counts: dict[int, int] = defaultdict(int)  # rows announced per frame
         self.next_frame = 0
+
+    def add_track_rows(self, track_id: int, frames: np.ndarray, boxes: np.ndarray) -> None:
+        track = self.tracks[track_id]
+        for frame, box in zip(frames, boxes, strict=True):
+            track.frames.append(int(frame))
+            track.boxes.append(np.asarray(box, dtype=np.float64))
+            self.counts[int(frame)] += 1
+
+    def complete(self, before: int) -> None:
+        for index in range(self.next_frame, before):
+            pending = self.pending.get(index)
+            if pending is not None and pending.expected is None:
+                pending.expected = self.counts.pop(index, 0)
 
     def add_rows(self, decoded: DecodedRows) -> None:
         tracks = [self.tracks[int(t)] for t in decoded.track_id]
@@ -369,14 +462,14 @@ class _RowCollector:
                 row["vertices"] = decoded.vertices[n]
             self.pending[int(frame)].rows.append((int(decoded.track_id[n]), row))
 
-    def add_frame(self, index: int, image: np.ndarray, expected: int) -> None:
-        self.pending[index] = _PendingFrame(image=image, expected=expected)
+    def add_frame(self, index: int, image: np.ndarray) -> None:
+        self.pending[index] = _PendingFrame(image=image)
 
     def ready_frames(self) -> Iterator[FrameResult]:
-        """Frames whose rows are all final, in order, removed from the buffer."""
+        """Frames that are complete and whose rows are all decoded, in order, removed from the buffer."""
         while self.next_frame in self.pending:
             pending = self.pending[self.next_frame]
-            if len(pending.rows) < pending.expected:
+            if pending.expected is None or len(pending.rows) < pending.expected:
                 return
             del self.pending[self.next_frame]
             yield self._frame_result(self.next_frame, pending)
@@ -408,18 +501,60 @@ def _latency_frames(settings: RunSettings) -> int:
     return settings.inference.window + settings.inference.encode_batch + settings.queue_frames
 
 
-def _crop_stream(reader: MediaReader, by_frame: dict[int, list[tuple[int, np.ndarray]]], crop: CropSettings,
-                 timer: StageTimer) -> Iterator[tuple[int, np.ndarray, list[int], torch.Tensor | None]]:
-    """(index, frame, track ids, normalised crops (n, 3, S, S)) for every frame, on the reader thread."""
-    for index, frame in timer.timed("decode", reader):
-        people = by_frame.get(index, [])
-        with timer.measure("crop"):
-            if people:
-                crops, _ = crop_people(frame, np.stack([box for _, box in people]), settings=crop)
-                tensor = normalise_crops(crops)
-            else:
-                tensor = None
-        yield index, frame, [track_id for track_id, _ in people], tensor
+class _LazySinks:
+    """Creates the sinks only once somebody was found: frames finished before that are held (up to ``hold`` of
+    them; beyond that the sinks are made anyway, and a sink's optional ``discard()`` removes its output if the
+    run ends without a person)."""
+
+    def __init__(self, make: Callable[[], Sequence[FrameSink]], *, settings: RunSettings, timer: StageTimer,
+                 progress: Callable[[int], None], hold: int) -> None:
+        self._make, self._settings, self._timer, self._progress = make, settings, timer, progress
+        self._hold = hold
+        self._started = False
+        self.held: list[FrameResult] = []
+        self.thread: _SinkThread | None = None
+        self.sinks: list[FrameSink] = []
+
+    def _start(self) -> None:
+        self._started = True
+        self.sinks = list(self._make())
+        if self.sinks:
+            self.thread = _SinkThread(self.sinks, maxsize=self._settings.queue_frames, timer=self._timer,
+                                      progress=self._progress)
+        held, self.held = self.held, []
+        for frame in held if self.thread is not None else ():
+            self.thread.put(frame)
+
+    def put(self, frame: FrameResult, *, people_seen: bool) -> None:
+        if not self._started:
+            if not people_seen and len(self.held) < self._hold:
+                self.held.append(frame)
+                return
+            self._start()
+        if self.thread is not None:
+            self.thread.put(frame)
+
+    def close(self, *, people_found: bool) -> None:
+        """Finish the sinks (raises the first sink error); without people, discard what they wrote."""
+        if people_found and not self._started:
+            self._start()
+        self.held = []
+        if self.thread is not None:
+            self.thread.close()
+        if not people_found:
+            for sink in self.sinks:
+                discard = getattr(sink, "discard", None)
+                if discard is not None:
+                    discard()
+
+    def abort(self) -> None:
+        """Close the sinks after a failure (what they wrote so far stays)."""
+        self.held = []
+        if self.thread is not None:
+            try:
+                self.thread.close()
+            except BaseException:  # noqa: BLE001 - the first error is the one to report
+                pass
 
 
 SinkFactory = Callable[[MediaInfo], Sequence[FrameSink]]
@@ -430,6 +565,11 @@ def run_pipeline(source: str | os.PathLike | MediaReader, out_dir: str | os.Path
                  progress: ProgressCallback | None = None) -> RunOutcome:
     """Run the whole pipeline on ``source`` and write ``out_dir/results.npz``.
 
+    One pass over the input: a reader thread decodes each frame, finds its people (detector and streaming
+    tracker, or the user's boxes) and cuts the crops of the rows the tracker has made final; the calling
+    thread runs the network on them as they come; a sink thread renders and encodes finished frames. So
+    detection, the model and the output overlap instead of queuing behind each other.
+
     Args:
         source: image, image folder or video, or a reader already opened with :func:`open_media` (its limits
             apply; ``settings.limits`` and ``settings.fps`` are then not used).
@@ -438,8 +578,8 @@ def run_pipeline(source: str | os.PathLike | MediaReader, out_dir: str | os.Path
         checkpoint: what to record as the checkpoint (its path, or ``UNTRAINED_CHECKPOINT``).
         settings: :class:`RunSettings`.
         sinks: frame sinks (overlay video, mesh export), fed in frame order on a separate thread; or a function
-            ``sinks(info)`` that makes them once the input is known (its frame rate, size), after the people
-            pass and only when there are people.
+            ``sinks(info)`` that makes them once the first person is found (or after a few frames without
+            anyone; a sink's optional ``discard()`` then removes its output if the run finds nobody).
         progress: ``progress(stage, done, total)``.
 
     Raises:
@@ -459,10 +599,23 @@ def run_pipeline(source: str | os.PathLike | MediaReader, out_dir: str | os.Path
             reader = open_media(source, limits=settings.limits, fps=settings.fps)
     info = reader.info
     name = Path(info.source).name
-    tracks, people_notes = find_people(reader, settings=settings, timer=timer, progress=progress)
-    passes = {"people": time.perf_counter() - start}
-    info = reader.info  # a damaged video found only while decoding updates its info
-    tracks = [t for t in tracks if len(t)]
+    crop = CropSettings(size=model.img_size, scale=settings.crop_scale)
+    notes = list(info.notes)
+    if settings.boxes is not None:
+        with timer.measure("track"):
+            boxes = load_boxes(settings.boxes, num_frames=info.num_frames, width=info.width, height=info.height,
+                               scale=reader.scale, params=settings.tracking)
+        notes.extend(boxes.notes)
+        known = [t for t in boxes.tracks if len(t)]
+
+        def produce() -> Iterable[_Event]:
+            return _boxes_stream(reader, known, crop=crop, timer=timer)
+    else:
+        get_detector(settings.detector)  # an unknown or unavailable detector fails before anything is written
+
+        def produce() -> Iterable[_Event]:
+            return _detect_stream(reader, settings=settings, crop=crop, timer=timer, progress=progress)
+
     image_size = (info.width, info.height)
     focal_length = settings.focal_length or default_focal_length(*image_size)
     body_model = model.body_model
@@ -471,45 +624,29 @@ def run_pipeline(source: str | os.PathLike | MediaReader, out_dir: str | os.Path
         timestamps=np.asarray(info.timestamps, dtype=np.float64), focal_length=float(focal_length),
         body_model=body_model.identity, checkpoint=checkpoint, source=str(info.source),
     )
-    notes = list(info.notes) + list(people_notes)
+    engine = WindowedInference(model, settings=settings.inference)
+    collector = _RowCollector(crop=crop, image_size=image_size, focal_length=focal_length, faces=body_model.faces)
 
     def finish(rows: dict[str, np.ndarray] | None, status: str, message: str) -> RunOutcome:
-        results = PipelineResults.from_rows(rows, **run_fields, status=status, message=message)
+        info_now = reader.info  # a damaged video found only while decoding updates its info
+        fields_ = {**run_fields, "num_frames": int(info_now.num_frames),
+                   "timestamps": np.asarray(info_now.timestamps, dtype=np.float64)}
+        results = PipelineResults.from_rows(rows, **fields_, status=status, message=message)
         save_results(results_path, results)
         timings = dict(timer.seconds)
         timings["wall"] = time.perf_counter() - start
-        if tracks:
-            passes["inference"] = timings["wall"] - passes["people"]
         return RunOutcome(results=results, results_path=results_path, timings=timings, notes=tuple(notes),
-                          passes=passes)
-
-    if not tracks:
-        where = "in the boxes file" if settings.boxes else f"by the {settings.detector!r} detector"
-        message = (f"no person found in {info.num_frames} frame(s) of {name} {where}; "
-                   f"try another detector (--detector), a boxes file (--boxes), or a clip where people are "
-                   f"fully visible")
-        return finish(None, "no_person", message)
-
-    crop = CropSettings(size=model.img_size, scale=settings.crop_scale)
-    by_frame: dict[int, list[tuple[int, np.ndarray]]] = defaultdict(list)
-    for t in tracks:
-        for frame, box in zip(t.frames, t.boxes, strict=True):
-            by_frame[int(frame)].append((t.track_id, np.asarray(box, dtype=np.float64)))
-    engine = WindowedInference(model, track_lengths={t.track_id: len(t) for t in tracks}, settings=settings.inference)
-    collector = _RowCollector(tracks, crop=crop, image_size=image_size, focal_length=focal_length,
-                              faces=body_model.faces)
-    total = info.num_frames
-    if callable(sinks):
-        sinks = list(sinks(info))
+                          passes={"stream": timings["wall"]})
 
     def output_progress(done: int) -> None:
         if progress is not None:
-            progress("output", done, total)
+            progress("output", done, reader.info.num_frames)
 
-    sink_thread = (_SinkThread(sinks, maxsize=settings.queue_frames, timer=timer, progress=output_progress)
-                   if sinks else None)
-    producer = _Producer(lambda: _crop_stream(reader, by_frame, crop, timer), maxsize=settings.queue_frames,
-                         name="int-decode-2")
+    def make_sinks() -> Sequence[FrameSink]:
+        return list(sinks(reader.info)) if callable(sinks) else list(sinks)
+
+    output = _LazySinks(make_sinks, settings=settings, timer=timer, progress=output_progress,
+                        hold=2 * settings.queue_frames)
     frames_done = 0
 
     def deliver(decoded: list[DecodedRows]) -> None:
@@ -518,38 +655,52 @@ def run_pipeline(source: str | os.PathLike | MediaReader, out_dir: str | os.Path
             collector.add_rows(part)
         for frame in collector.ready_frames():
             frames_done += 1
-            if sink_thread is not None:
-                sink_thread.put(frame)
+            output.put(frame, people_seen=bool(collector.tracks))
             if progress is not None:
-                progress("inference", frames_done, total)
+                progress("inference", frames_done, reader.info.num_frames)
 
+    producer = _Producer(produce, maxsize=settings.queue_frames, name="int-people")
     try:
         try:
-            for index, image, track_ids, crops in producer:
-                collector.add_frame(index, image, expected=len(track_ids))
-                with timer.measure("model"):
-                    decoded = engine.add(track_ids, crops) if track_ids else []
-                    if not decoded and len(collector.pending) > _latency_frames(settings):
+            for event in producer:
+                if isinstance(event, _FrameIn):
+                    collector.add_frame(event.index, event.image)
+                    continue
+                if isinstance(event, _RowsIn):
+                    collector.add_track_rows(event.track_id, event.frames, event.boxes)
+                    with timer.measure("model"):
+                        decoded = engine.add([event.track_id] * len(event.frames), event.crops)
+                        if event.ended:
+                            engine.end_track(event.track_id)
+                    deliver(decoded)
+                    continue
+                collector.complete(event.before)
+                decoded = []
+                if len(collector.pending) > _latency_frames(settings):
+                    with timer.measure("model"):
                         decoded = engine.flush()  # few people: do not let a partial batch hold frames back
                 deliver(decoded)
             with timer.measure("model"):
                 decoded = engine.finish()
+            collector.complete(reader.info.num_frames)
             deliver(decoded)
         finally:
             producer.stop()
-        if sink_thread is not None:
-            sink_thread.close()
+        output.close(people_found=bool(collector.tracks))
     except BaseException as exc:
-        if sink_thread is not None:
-            try:
-                sink_thread.close()
-            except BaseException:  # noqa: BLE001 - the first error is the one to report
-                pass
+        output.abort()
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        finish(collector.arrays(), "partial", f"the run stopped after {frames_done} of {total} frames: {reason}")
+        finish(collector.arrays(), "partial",
+               f"the run stopped after {frames_done} of {reader.info.num_frames} frames: {reason}")
         raise
     notes.extend(note for note in reader.info.notes if note not in notes)
-    tracks_found = len(tracks)
-    message = (f"{tracks_found} track(s), {sum(len(t) for t in tracks)} person-frames in {info.num_frames} "
-               f"frame(s) of {name}")
+    total = reader.info.num_frames
+    if not collector.tracks:
+        where = "in the boxes file" if settings.boxes else f"by the {settings.detector!r} detector"
+        message = (f"no person found in {total} frame(s) of {name} {where}; "
+                   f"try another detector (--detector), a boxes file (--boxes), or a clip where people are "
+                   f"fully visible")
+        return finish(None, "no_person", message)
+    person_frames = sum(len(t) for t in collector.tracks.values())
+    message = f"{len(collector.tracks)} track(s), {person_frames} person-frames in {total} frame(s) of {name}"
     return finish(collector.arrays(), "ok", message)

@@ -10,9 +10,16 @@ The tracker is an online IoU + centre-distance tracker in the SORT family, witho
 3. a track survives up to ``max_missed_frames`` frames without a detection; when it is found again the gap is
    filled by linear interpolation (score 0 for filled frames); a longer miss ends it (a later detection of the
    same person starts a new track);
-4. afterwards, tracks with fewer than ``min_track_length`` detections are dropped, each remaining track's box
-   centre and size are smoothed with a Savitzky-Golay filter over its own frames (a track is one contiguous
-   run after filling, so smoothing never crosses a gap), and ids are renumbered 0, 1, ... by first appearance.
+4. tracks with fewer than ``min_track_length`` detections are dropped; a track gets its id (0, 1, ...) when it
+   reaches that many detections (its *confirmation*; tracks confirmed on the same frame: by first appearance,
+   then left to right); each track's box centre and size are smoothed with a Savitzky-Golay filter over its
+   own frames (a track is one contiguous run after filling, so smoothing never crosses a gap).
+
+:class:`StreamingTracker` does all of this online: frame by frame it hands out each confirmed track's boxes as
+soon as they are final (a smoothed box is final once half a smoothing window of later frames has been
+detected, or the track has ended) and says which frames can gain no more people, so that inference can start
+long before the clip has been read to its end. :func:`track` runs it over a whole clip; both give exactly the
+same tracks.
 
 Boxes are ``(x, y, w, h)`` pixels, as everywhere in the pipeline.
 """
@@ -28,7 +35,8 @@ from scipy.signal import savgol_filter
 
 from .types import Detection, Track
 
-__all__ = ["TrackingParams", "box_iou", "smooth_boxes", "track", "xywh_to_cxcywh", "cxcywh_to_xywh"]
+__all__ = ["StreamingTracker", "TrackRows", "TrackingParams", "box_iou", "smooth_boxes", "track", "xywh_to_cxcywh",
+           "cxcywh_to_xywh"]
 
 # Cost given to gated-out pairs so that the assignment never prefers them (they are rejected afterwards anyway).
 _FORBIDDEN_COST = 1e6
@@ -120,6 +128,8 @@ class _LiveTrack:
     boxes: list[np.ndarray] = field(default_factory=list)
     scores: list[float] = field(default_factory=list)
     velocity: np.ndarray = field(default_factory=lambda: np.zeros(4))
+    track_id: int | None = None  # given at confirmation
+    released: int = 0  # boxes handed out so far (a prefix of the gap-filled track)
 
     def predict(self, frame: int) -> np.ndarray:
         """(4,) predicted (cx, cy, w, h) at ``frame`` (constant velocity; size kept positive)."""
@@ -200,13 +210,148 @@ def smooth_boxes(boxes: np.ndarray, *, window: int, order: int) -> np.ndarray:
 
 
 # ----------------------------------------------------------------------------------------------
+# Streaming
+# ----------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TrackRows:
+    """Final rows of one track handed out by :class:`StreamingTracker`: ``frames`` (K,) consecutive,
+    ``boxes`` (K, 4) smoothed (x, y, w, h), ``scores`` (K,) (0 where a miss was filled); ``ended`` is True on
+    the track's last rows."""
+
+    track_id: int
+    frames: np.ndarray
+    boxes: np.ndarray
+    scores: np.ndarray
+    ended: bool = False
+
+
+class StreamingTracker:
+    """The tracker of :func:`track`, one frame at a time.
+
+    Usage::
+
+        tracker = StreamingTracker(num_frames=len(clip))
+        for frame, detections in enumerate(per_frame):
+            for rows in tracker.update(frame, detections): ...   # TrackRows, final
+            tracker.complete_before   # frames before this one will get no more rows
+        for rows in tracker.finish(): ...
+
+    Args:
+        num_frames: the clip's length as far as it is known (caps ``min_track_length`` for short clips; the
+            frames actually seen cap it again in :meth:`finish`).
+        params: :class:`TrackingParams`.
+    """
+
+    def __init__(self, *, num_frames: int, params: TrackingParams = TrackingParams()) -> None:
+        self.params = params
+        self.num_frames = num_frames
+        self._live: list[_LiveTrack] = []
+        self._next_key = 0
+        self._next_id = 0
+        self._frame = -1  # the last frame seen
+
+    @property
+    def complete_before(self) -> int:
+        """Frames before this index will get no more rows: every live track's next unreleased frame (its first
+        frame while unconfirmed) lies at or after it."""
+        pending = [t.frames[0] + t.released for t in self._live]
+        return min(pending, default=self._frame + 1)
+
+    def _min_length(self, frames_seen: int) -> int:
+        return min(self.params.min_track_length, max(min(self.num_frames, frames_seen), 1))
+
+    def update(self, frame: int, detections: Sequence[Detection]) -> list[TrackRows]:
+        """Add one frame's detections (frames in order, none skipped); returns the rows that became final."""
+        params = self.params
+        if frame != self._frame + 1:
+            raise ValueError(f"frames must come in order: got frame {frame} after {self._frame}")
+        self._frame = frame
+        kept = [d for d in detections if d.score >= params.min_score]
+        for d in kept:
+            if d.frame != frame:
+                raise ValueError(f"detection for frame {d.frame} listed under frame {frame}")
+        out: list[TrackRows] = []
+        still: list[_LiveTrack] = []
+        for t in self._live:  # retire tracks that have now missed too many frames
+            if frame - t.frames[-1] - 1 <= params.max_missed_frames:
+                still.append(t)
+            else:
+                out.extend(self._end(t))
+        self._live = still
+        detected = (xywh_to_cxcywh(np.stack([np.asarray(d.box, dtype=np.float64) for d in kept]))
+                    if kept else np.zeros((0, 4)))
+        pairs, unmatched = _associate(self._live, frame, detected, params)
+        for ti, di in pairs:
+            self._live[ti].add(frame, detected[di], float(kept[di].score), velocity_smoothing=params.velocity_smoothing)
+        for di in sorted(unmatched, key=lambda i: detected[i, 0]):
+            new = _LiveTrack(key=self._next_key)
+            self._next_key += 1
+            new.add(frame, detected[di], float(kept[di].score), velocity_smoothing=params.velocity_smoothing)
+            self._live.append(new)
+        self._confirm(self._min_length(self.num_frames))
+        for t in self._live:
+            if t.track_id is not None:
+                rows = self._release(t, final=False)
+                if rows is not None:
+                    out.append(rows)
+        return out
+
+    def finish(self) -> list[TrackRows]:
+        """End every live track (the clip is over) and return their remaining rows."""
+        self._confirm(self._min_length(self._frame + 1))
+        out = [rows for t in self._live for rows in self._end(t)]
+        self._live = []
+        return out
+
+    # -- internals ---------------------------------------------------------------------------------
+    def _confirm(self, min_length: int) -> None:
+        ready = [t for t in self._live if t.track_id is None and len(t.frames) >= min_length]
+        for t in sorted(ready, key=lambda t: (t.frames[0], float(t.boxes[0][0]), t.key)):
+            t.track_id = self._next_id
+            self._next_id += 1
+
+    def _end(self, t: _LiveTrack) -> list[TrackRows]:
+        if t.track_id is None:
+            return []  # too short: dropped
+        rows = self._release(t, final=True)
+        return [rows] if rows is not None else []
+
+    def _release(self, t: _LiveTrack, *, final: bool) -> TrackRows | None:
+        """The rows of ``t`` that are final now (all of them when ``final``), past those already released."""
+        params = self.params
+        frames, boxes, scores = _fill_gaps(np.asarray(t.frames), np.stack(t.boxes), np.asarray(t.scores))
+        length = len(frames)
+        if final:
+            upto = length
+        else:
+            # A box is final when its smoothing window lies inside the frames detected so far and the track is
+            # already longer than one window (shorter tracks smooth with a shorter window, known at the end).
+            half = params.smoothing_window // 2
+            upto = length - half if length >= params.smoothing_window else 0
+        if upto <= t.released:
+            return None
+        # Smoothing a slice that starts half a window before the first new box gives the whole track's values.
+        # (A track shorter than one window is smoothed whole, with its shorter window.)
+        start = max(0, t.released - params.smoothing_window) if length >= params.smoothing_window else 0
+        xywh = smooth_boxes(cxcywh_to_xywh(boxes[start:]), window=params.smoothing_window,
+                            order=params.smoothing_order)
+        lo, hi = t.released - start, upto - start
+        rows = TrackRows(track_id=int(t.track_id), frames=frames[t.released:upto].astype(np.int64),
+                         boxes=xywh[lo:hi], scores=scores[t.released:upto], ended=final)
+        t.released = upto
+        return rows
+
+
+# ----------------------------------------------------------------------------------------------
 # Entry point
 # ----------------------------------------------------------------------------------------------
 
 
 def track(detections: Sequence[Sequence[Detection]], *, num_frames: int,
           params: TrackingParams = TrackingParams()) -> list[Track]:
-    """Link per-frame detections into tracks.
+    """Link per-frame detections into tracks (:class:`StreamingTracker` over the whole clip).
 
     Args:
         detections: ``detections[t]`` is the list of :class:`Detection` of frame ``t`` (their ``frame`` must be
@@ -215,48 +360,18 @@ def track(detections: Sequence[Sequence[Detection]], *, num_frames: int,
         params: :class:`TrackingParams`.
 
     Returns:
-        Tracks with ids 0, 1, ... in order of first appearance (ties: left to right). Each has consecutive
+        Tracks by id 0, 1, ... (in order of confirmation, see the module docstring). Each has consecutive
         ``frames`` (K,), smoothed ``boxes`` (K, 4) (x, y, w, h) and ``scores`` (K,) (0 where a miss was filled).
     """
     if len(detections) > num_frames:
         raise ValueError(f"detections cover {len(detections)} frames, more than num_frames={num_frames}")
-    finished: list[_LiveTrack] = []
-    live: list[_LiveTrack] = []
-    next_key = 0
-    for frame, frame_detections in enumerate(detections):
-        kept = [d for d in frame_detections if d.score >= params.min_score]
-        for d in kept:
-            if d.frame != frame:
-                raise ValueError(f"detection for frame {d.frame} listed under frame {frame}")
-        # Retire tracks that have now missed too many frames.
-        still: list[_LiveTrack] = []
-        for t in live:
-            (still if frame - t.frames[-1] - 1 <= params.max_missed_frames else finished).append(t)
-        live = still
-        detected = (xywh_to_cxcywh(np.stack([np.asarray(d.box, dtype=np.float64) for d in kept]))
-                    if kept else np.zeros((0, 4)))
-        pairs, unmatched = _associate(live, frame, detected, params)
-        for ti, di in pairs:
-            live[ti].add(frame, detected[di], float(kept[di].score), velocity_smoothing=params.velocity_smoothing)
-        for di in sorted(unmatched, key=lambda i: detected[i, 0]):
-            new = _LiveTrack(key=next_key)
-            next_key += 1
-            new.add(frame, detected[di], float(kept[di].score), velocity_smoothing=params.velocity_smoothing)
-            live.append(new)
-    finished.extend(live)
-
-    min_length = min(params.min_track_length, max(num_frames, 1))
-    results: list[tuple[int, float, int, Track]] = []
-    for t in finished:
-        if len(t.frames) < min_length:
-            continue
-        frames, boxes, scores = _fill_gaps(np.asarray(t.frames), np.stack(t.boxes), np.asarray(t.scores))
-        xywh = smooth_boxes(cxcywh_to_xywh(boxes), window=params.smoothing_window, order=params.smoothing_order)
-        results.append((int(frames[0]), float(boxes[0, 0]), t.key,
-                        Track(track_id=-1, frames=frames.astype(np.int64), boxes=xywh, scores=scores)))
-    results.sort(key=lambda item: item[:3])
-    tracks = []
-    for new_id, (_, _, _, t) in enumerate(results):
-        t.track_id = new_id
-        tracks.append(t)
-    return tracks
+    tracker = StreamingTracker(num_frames=num_frames, params=params)
+    parts: dict[int, list[TrackRows]] = {}
+    for frame in range(num_frames):
+        for rows in tracker.update(frame, detections[frame] if frame < len(detections) else ()):
+            parts.setdefault(rows.track_id, []).append(rows)
+    for rows in tracker.finish():
+        parts.setdefault(rows.track_id, []).append(rows)
+    return [Track(track_id=track_id, frames=np.concatenate([r.frames for r in rows]),
+                  boxes=np.concatenate([r.boxes for r in rows]), scores=np.concatenate([r.scores for r in rows]))
+            for track_id, rows in sorted(parts.items())]

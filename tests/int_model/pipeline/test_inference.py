@@ -157,3 +157,34 @@ def test_settings_are_checked():
     with pytest.raises(ValueError):
         InferenceSettings(precision="fp16")
     assert InferenceSettings(window=64).effective_stride == 32
+
+
+def test_open_tracks_give_the_known_length_result_and_release_rows_before_the_end(tiny):
+    lengths = {0: 5, 1: 8, 2: 21, 3: 30}  # shorter than, equal to and longer than the window of 8
+    starts = {0: 3, 1: 0, 2: 6, 3: 1}  # tracks start and end at different frames
+    clips = {t: smooth_clip(n, seed=t, drift=0.3) for t, n in lengths.items()}
+    settings = InferenceSettings(window=8, encode_batch=4)
+    known = infer_tracks(tiny, clips, settings=settings)
+    engine = WindowedInference(tiny, settings=settings)  # no lengths: every track is open
+    parts: list[DecodedRows] = []
+    early = 0
+    for frame in range(max(starts[t] + n for t, n in lengths.items())):
+        ids = [t for t in lengths if starts[t] <= frame < starts[t] + lengths[t]]
+        if ids:
+            out = engine.add(ids, torch.stack([clips[t][frame - starts[t]] for t in ids]))
+            early += sum(len(p) for p in out)
+            parts.extend(out)
+        for t in lengths:
+            if frame == starts[t] + lengths[t] - 1:
+                engine.end_track(t)
+    parts.extend(engine.finish())
+    rows = DecodedRows.concatenate(parts)
+    order = np.lexsort((rows.index, rows.track_id))
+    np.testing.assert_array_equal(rows.track_id[order], known.track_id)
+    np.testing.assert_array_equal(rows.index[order], known.index)
+    np.testing.assert_allclose(rows.pose[order], known.pose, atol=1e-5)
+    assert early > 0  # long tracks decode their first rows while still open
+    closed = WindowedInference(tiny, track_lengths={0: 3}, settings=settings)  # known tracks only
+    closed.add([9], clips[0][:1])
+    with pytest.raises(KeyError, match="unknown track id 9"):
+        closed.flush()

@@ -178,3 +178,20 @@ def test_a_failure_keeps_what_was_done(clip, tiny, tmp_path):
     assert results.status == "partial" and "sink broke at frame 10" in results.message
     assert len(results) > 0 and sink.closed
     assert [f.frame for f in sink.frames] == list(range(10))
+
+
+def test_one_pass_streams_people_into_the_model_before_the_clip_is_read(clip, tiny, tmp_path):
+    """Detection, the model and the output overlap: the first frames are finished (decoded by the model and
+    handed to the sink) while later frames are still being searched for people, and the clip is decoded once."""
+    path, _ = clip
+    events: list[tuple[str, int]] = []
+    sink = RecordingSink()
+    outcome = run_pipeline(path, tmp_path, model=tiny, checkpoint="none (untrained)", settings=SETTINGS,
+                           sinks=[sink], progress=lambda stage, done, total: events.append((stage, done)))
+    first_done = next(i for i, (stage, _) in enumerate(events) if stage == "inference")
+    last_searched = max(i for i, (stage, _) in enumerate(events) if stage == "people")
+    assert first_done < last_searched
+    people_at_first = max(done for stage, done in events[:first_done] if stage == "people")
+    assert people_at_first < FRAMES
+    assert outcome.results.status == "ok" and [f.frame for f in sink.frames] == list(range(FRAMES))
+    assert outcome.timings["decode"] > 0 and set(outcome.passes) == {"stream"}

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from int_model.pipeline.tracking import TrackingParams, box_iou, smooth_boxes, track
+from int_model.pipeline.tracking import StreamingTracker, TrackingParams, box_iou, smooth_boxes, track
 from int_model.pipeline.types import Detection, Track
 
 
@@ -141,3 +141,34 @@ def test_low_scores_ignored_and_inputs_checked():
         track([[Detection(frame=3, box=person(0), score=0.9)]], num_frames=4)
     with pytest.raises(ValueError, match="smoothing_window"):
         TrackingParams(smoothing_window=4)
+
+
+def test_streaming_tracker_hands_out_the_batch_tracks_early_and_in_order():
+    people = [walker((100, 50), (2, 0)), walker((500, 60), (-2, 0.5)), walker((300, 200), (0, 0))]
+    missing = {0: {7, 8, 9}, 1: set(range(30, 60)), 2: set(range(0, 20))}
+    dets = detections_for(80, people, missing=missing, noise=2.0)
+    dets[40].append(Detection(frame=40, box=np.array([700.0, 10, 20, 40]), score=0.9))  # a one-frame false alarm
+    batch = track(dets, num_frames=80)
+    tracker = StreamingTracker(num_frames=80)
+    got: dict[int, list] = {}
+    lag = []
+    for frame, frame_dets in enumerate(dets):
+        before = tracker.complete_before
+        for rows in tracker.update(frame, frame_dets):
+            assert rows.frames[0] >= before  # nothing is handed out for a frame already declared complete
+            got.setdefault(rows.track_id, []).append(rows)
+            lag.extend(frame - rows.frames)
+        assert tracker.complete_before <= frame + 1
+    for rows in tracker.finish():
+        got.setdefault(rows.track_id, []).append(rows)
+    assert sorted(got) == [t.track_id for t in batch]
+    for t in batch:
+        parts = got[t.track_id]
+        frames = np.concatenate([p.frames for p in parts])
+        np.testing.assert_array_equal(frames, t.frames)  # in order, each frame once
+        np.testing.assert_allclose(np.concatenate([p.boxes for p in parts]), t.boxes, atol=1e-9)
+        assert [p.ended for p in parts].count(True) == 1 and parts[-1].ended
+    # Most rows leave a few frames after they were seen (half a smoothing window, or a bridged miss).
+    assert np.median(lag) <= TrackingParams().smoothing_window
+    with pytest.raises(ValueError, match="in order"):
+        tracker.update(3, [])
