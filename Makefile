@@ -10,12 +10,14 @@ PORT          ?= 7860
 APP_ARGS      ?=
 PYTEST_ARGS   ?=
 
-.PHONY: app test test-fast setup setup-dev system-deps browser-deps bench clean help
+.PHONY: app test test-fast setup setup-dev system-deps browser-deps bench eval train-demo clean help
 
 help:
 	@echo "make app    - set up and start the app on http://$(HOST):$(PORT)"
 	@echo "make test   - set up (with test dependencies) and run the whole test suite"
 	@echo "make bench  - run the benchmarks (JSON on stdout)"
+	@echo "make eval   - the shipped demo model's evidence on held-out synthetic clips (JSON + reports/eval/)"
+	@echo "make train-demo - train the demo model: the cpu-demo phases 1-3 and the whole-pose baseline (resumable)"
 
 $(PY):
 	$(PYTHON_SYSTEM) -m venv $(VENV)
@@ -61,6 +63,13 @@ bench: setup
 	$(PY) -m benchmarks.inference
 	$(PY) -m benchmarks.training
 	$(PY) -m benchmarks.pipeline
+
+# The evidence of the README's results table; renders the held-out test clips on first use (a few minutes).
+eval: setup
+	$(PY) -m training.eval_report
+
+train-demo: setup
+	bash scripts/train-cpu-demo.sh
 
 clean:
 	rm -rf $(VENV) .pytest_cache

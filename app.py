@@ -21,7 +21,7 @@ from pathlib import Path
 import gradio as gr
 import plotly.graph_objects as go
 
-from int_model import CheckpointError, IntModel, build_model, load_body_model, load_checkpoint
+from int_model import CheckpointError, IntModel, build_model, demo_checkpoint, load_body_model, load_checkpoint
 from viz import RendererUnavailable, export_mesh
 from viz.priors import prior_mesh
 
@@ -37,7 +37,7 @@ class Settings:
     """What the command line (or the environment) chose for this app process."""
 
     smpl_dir: str | None = os.environ.get("INT_SMPL_DIR") or None
-    checkpoint: str | None = os.environ.get("INT_CHECKPOINT") or None
+    checkpoint: str | None = os.environ.get("INT_CHECKPOINT") or (str(demo_checkpoint()) if demo_checkpoint() else None)
     device: str = os.environ.get("INT_DEVICE", "cpu")
     output_root: Path = Path(os.environ.get("INT_STUDIO_OUTPUTS", Path(tempfile.gettempdir()) / "int-studio"))
 

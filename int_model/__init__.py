@@ -8,11 +8,13 @@ Public API::
 """
 
 from .body_model import BodyModel, BodyOutput, load_body_model
-from .checkpoint import Checkpoint, CheckpointError, load_checkpoint, save_checkpoint
+from .checkpoint import DEMO_CHECKPOINT, Checkpoint, CheckpointError, demo_checkpoint, load_checkpoint, save_checkpoint
 from .config import VARIANTS, IntConfig, get_config
 from .model import AttentionMaps, IntModel, IntOutput, build_model
 
 __all__ = [
+    "DEMO_CHECKPOINT",
+    "demo_checkpoint",
     "AttentionMaps",
     "BodyModel",
     "BodyOutput",

@@ -30,6 +30,15 @@ from .model import IntModel, build_model
 FORMAT = "int-studio"
 VERSION = 1
 
+#: The shipped demo model: the ``small`` variant trained by the project's cpu-demo phases on synthetic people
+#: (``make train-demo``, then ``python -m training.release``). The default of the app, the CLI and the reports.
+DEMO_CHECKPOINT = Path(__file__).resolve().parent / "assets" / "int-small-synthetic.pt"
+
+
+def demo_checkpoint() -> Path | None:
+    """The shipped demo checkpoint, or None where this copy of INT Studio has none."""
+    return DEMO_CHECKPOINT if DEMO_CHECKPOINT.is_file() else None
+
 # Renames from the public INT code's parameter names to ours (prefix -> prefix), applied in order.
 PUBLIC_INT_RENAMES: tuple[tuple[str, str], ...] = (
     ("joint3d_tokens", "tokens.joints"),

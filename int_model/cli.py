@@ -29,17 +29,17 @@ from typing import Any
 
 import torch
 
-from .checkpoint import CheckpointError, load_checkpoint
+from .checkpoint import CheckpointError, demo_checkpoint, load_checkpoint
 from .config import VARIANTS
 from .model import build_model
 from .pipeline.boxes import BoxFileError
 from .pipeline.detection import DEFAULT_DETECTOR, DETECTORS, DetectorUnavailable
 from .pipeline.inference import DEFAULT_WINDOW, InferenceSettings
-from .precision import PRECISION_CHOICES
 from .pipeline.media import MediaError, MediaLimits, open_media
 from .pipeline.results import UNTRAINED_CHECKPOINT, PipelineResults, ResultsError
 from .pipeline.run import FrameSink, RunOutcome, RunSettings, run_pipeline
 from .pipeline.types import MediaInfo
+from .precision import PRECISION_CHOICES
 
 EXIT_OK = 0
 EXIT_FAILURE = 1
@@ -63,7 +63,7 @@ VIZ_OUTPUTS: dict[str, tuple[str, str]] = {
 
 UNTRAINED_BANNER = (
     "!" * 100 + "\n"
-    f"!! No --checkpoint given: running a FRESHLY INITIALISED '{UNTRAINED_VARIANT}' INT model (untrained weights).\n"
+    f"!! No checkpoint: running a FRESHLY INITIALISED '{UNTRAINED_VARIANT}' INT model (untrained weights).\n"
     "!! Its poses, shapes and meshes are MEANINGLESS until the model is trained; use this run to check the\n"
     "!! pipeline (reading, detection, tracking, outputs), not the reconstructions. results.npz records\n"
     f"!! checkpoint = '{UNTRAINED_CHECKPOINT}'. Pass --checkpoint PATH for real results.\n"
@@ -103,9 +103,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("input", help="image (jpg/png/webp/bmp), folder of images, or video (mp4/avi/mov/webm/mkv/gif)")
     parser.add_argument("--out", required=True, help="output folder (created)")
-    parser.add_argument("--checkpoint", help="INT Studio or public INT checkpoint; default: an UNTRAINED small model")
-    parser.add_argument("--variant", default=UNTRAINED_VARIANT, choices=list(VARIANTS),
-                        help="model variant to build when no checkpoint is given (default %(default)s)")
+    parser.add_argument("--checkpoint", help="INT Studio or public INT checkpoint; default: the bundled demo model "
+                                             "(small, trained on synthetic people)")
+    parser.add_argument("--variant", choices=list(VARIANTS),
+                        help="run an UNTRAINED model of this variant instead of a checkpoint (pipeline checks)")
     parser.add_argument("--detector", default=DEFAULT_DETECTOR, choices=list(DETECTORS),
                         help="person detector (default %(default)s)")
     parser.add_argument("--detect-every", type=int, default=1,
@@ -147,9 +148,16 @@ def _load_model(args: argparse.Namespace, device: torch.device) -> tuple[torch.n
         for warning in checkpoint.warnings:
             print(f"warning: {warning}", file=sys.stderr)
         return checkpoint.model.eval(), str(Path(args.checkpoint))
-    print(UNTRAINED_BANNER, file=sys.stderr)
+    demo = demo_checkpoint()
+    if args.variant is None and demo is not None:
+        if not args.quiet:
+            print(f"using the bundled demo model {demo.name}: the small INT variant trained on SYNTHETIC people only "
+                  "(see the README for what to expect on real footage)", file=sys.stderr)
+        return load_checkpoint(demo, device=device).model.eval(), str(demo)
+    variant = args.variant or UNTRAINED_VARIANT
+    print(UNTRAINED_BANNER.replace(f"'{UNTRAINED_VARIANT}'", f"'{variant}'"), file=sys.stderr)
     torch.manual_seed(UNTRAINED_SEED)
-    return build_model(args.variant).eval().to(device), UNTRAINED_CHECKPOINT
+    return build_model(variant).eval().to(device), UNTRAINED_CHECKPOINT
 
 
 class _Progress:

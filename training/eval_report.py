@@ -39,7 +39,7 @@ import torch
 from torch.utils.data import DataLoader
 
 from int_model import IntModel, load_checkpoint
-from int_model.checkpoint import CheckpointError
+from int_model.checkpoint import DEMO_CHECKPOINT, CheckpointError
 from int_model.constants import SMPL_JOINT_NAMES
 from int_model.geometry import axis_angle_to_rotmat
 
@@ -57,7 +57,7 @@ log = logging.getLogger(__name__)
 TEST_SET = dict(num_clips=48, num_frames=128, seed=3, image_size=160, fps=20.0)
 DEFAULT_TEST_DATA = Path("data/synthetic/cpu-demo-test")
 DEFAULT_CHECKPOINTS = {
-    "int": Path("checkpoints/int-small-synthetic.pt"),
+    "int": DEMO_CHECKPOINT,
     "image": Path("checkpoints/evidence/phase1-image.pt"),
     "whole_pose": Path("checkpoints/evidence/whole-pose-phase3.pt"),
 }

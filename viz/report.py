@@ -21,7 +21,8 @@ Written to DIR (each figure as ``NAME.html``, interactive, and ``NAME.png``):
 * ``analysis.json``: periods per joint from attention and from rotation (window and whole track), attention
   peak distances, strongest pairs, prior pose angles, jitter, attribution numbers, the settings and files.
 
-Without ``--checkpoint`` (and no checkpoint recorded in the results) an untrained ``--variant`` model is used:
+Without ``--checkpoint`` (and no checkpoint recorded in the results) the bundled demo model is used, or with
+``--variant`` an untrained model of that variant:
 the figures' layout is real, their content is noise, and ``analysis.json`` says ``"untrained": true``.
 """
 
@@ -41,7 +42,7 @@ import cv2
 import numpy as np
 import torch
 
-from int_model import IntModel, build_model, load_checkpoint
+from int_model import IntModel, build_model, demo_checkpoint, load_checkpoint
 from int_model.attention import capture_attention
 from int_model.constants import SMPL_JOINT_NAMES, TOKEN_NAMES
 from int_model.pipeline.crops import INFERENCE_BBOX_SCALE, CropSettings, CropTransform, cut_crop, normalise_crops
@@ -237,8 +238,12 @@ def run_model(model: IntModel, crops: np.ndarray, *, shown_frame: int) -> ModelR
     )
 
 
-def load_model(*, checkpoint: str | None, variant: str, device: str) -> tuple[IntModel, str, bool]:
-    """(model in eval mode, label, untrained?)"""
+def load_model(*, checkpoint: str | None, variant: str | None, device: str) -> tuple[IntModel, str, bool]:
+    """(model in eval mode, label, untrained?): ``checkpoint``, else an untrained ``variant`` when one is named,
+    else the bundled demo model (an untrained ``small`` one where this copy has none)."""
+    if not checkpoint and variant is None and demo_checkpoint() is not None:
+        checkpoint = str(demo_checkpoint())
+    variant = variant or DEFAULT_VARIANT
     if checkpoint:
         loaded = load_checkpoint(checkpoint, device=device)
         for warning in loaded.warnings:
@@ -495,7 +500,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--out", required=True, help="output folder")
     parser.add_argument("--checkpoint", help="model checkpoint (INT Studio or public INT)")
     parser.add_argument("--compare", help="a second checkpoint whose prior is shown beside (e.g. phase 1 vs 3)")
-    parser.add_argument("--variant", default=DEFAULT_VARIANT, help="untrained variant without a checkpoint")
+    parser.add_argument("--variant", default=None,
+                        help="analyse an UNTRAINED model of this variant (default: the checkpoint, else the demo model)")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--detector", default=None, help="pipeline detector (for a media INPUT)")
     parser.add_argument("--track", type=int)
@@ -528,7 +534,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             checkpoint = recorded
     model, label, untrained = load_model(checkpoint=checkpoint, variant=args.variant, device=args.device)
     if untrained:
-        log.warning("no checkpoint: using an untrained %s model (layout only; the content is noise)", args.variant)
+        log.warning("no checkpoint: using an untrained %s model (layout only; the content is noise)", label)
     settings = ReportSettings(
         track=args.track, start=args.start, window=args.window, frame=args.frame, token=args.token,
         layer=args.layer, head=args.head, temporal_layer=args.temporal_layer, temporal_head=args.temporal_head,
