@@ -12,11 +12,13 @@ import pytest
 
 import app
 from int_model import build_model, save_checkpoint
+from studio import model_tab
+from studio.common import ModelCache, Settings
 
 
 @pytest.fixture
 def cache(tmp_path):
-    return app.ModelCache(app.Settings(output_root=tmp_path / "outputs"))
+    return ModelCache(Settings(output_root=tmp_path / "outputs", checkpoint=None))
 
 
 def test_module_level_demo_is_a_blocks_app():
@@ -24,7 +26,7 @@ def test_module_level_demo_is_a_blocks_app():
 
 
 def test_fresh_model_card_mesh_and_angles(cache):
-    card, glb, figure, key = app.choose_model(cache, None, "", "tiny", False, None)
+    card, glb, figure, key = model_tab.choose_model(cache, None, "", "tiny", False, None)
     assert key == "fresh:tiny"
     assert "`tiny` variant" in card and "untrained" in card and "procedural SMPL-format body" in card
     assert Path(glb).suffix == ".glb" and Path(glb).stat().st_size > 10_000
@@ -34,7 +36,7 @@ def test_fresh_model_card_mesh_and_angles(cache):
 def test_checkpoint_card_shows_phase_and_metrics(cache, tmp_path, body_model):
     path = save_checkpoint(tmp_path / "m.pt", build_model("tiny", body_model=body_model),
                            meta={"phase": 1, "metrics": {"pa_mpjpe": 88.25}})
-    card, glb, _, key = app.choose_model(cache, None, str(path), "small", True, None)
+    card, glb, _, key = model_tab.choose_model(cache, None, str(path), "small", True, None)
     assert key == f"checkpoint:{path.resolve()}"
     assert "m.pt" in card and "phase: 1" in card and "pa_mpjpe 88.2" in card
     assert Path(glb).is_file()
@@ -51,18 +53,18 @@ def test_bad_checkpoints_give_a_message_not_a_traceback(cache, tmp_path, name, c
     path = tmp_path / name
     path.write_bytes(content)
     with pytest.raises(gr.Error, match=message):
-        app.choose_model(cache, None, str(path), "tiny", False, None)
+        model_tab.choose_model(cache, None, str(path), "tiny", False, None)
     with pytest.raises(gr.Error, match="no checkpoint at"):
-        app.choose_model(cache, None, str(tmp_path / "missing.pt"), "tiny", False, None)
+        model_tab.choose_model(cache, None, str(tmp_path / "missing.pt"), "tiny", False, None)
 
 
 def test_unexpected_failures_are_reported_briefly(monkeypatch, cache):
     def boom(*_a, **_k):
         raise KeyError("internal")
 
-    monkeypatch.setattr(app, "prior_mesh", boom)
+    monkeypatch.setattr(model_tab, "prior_mesh", boom)
     with pytest.raises(gr.Error, match="Something went wrong .*still running"):
-        app.show_model(cache, "fresh:tiny", False, None)
+        model_tab.show_model(cache, "fresh:tiny", False, None)
 
 
 # --------------------------------------------------------------------------------------------- browser
@@ -79,7 +81,7 @@ def _free_port() -> int:
 
 @pytest.fixture(scope="module")
 def served(tmp_path_factory):
-    settings = app.Settings(output_root=tmp_path_factory.mktemp("app-outputs"))
+    settings = Settings(output_root=tmp_path_factory.mktemp("app-outputs"), checkpoint=None)
     demo = app.build_demo(settings)
     port = _free_port()
     demo.queue().launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
@@ -104,6 +106,7 @@ def test_model_tab_in_chromium(served, tmp_path):
         browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         page = browser.new_page(viewport={"width": 1300, "height": 1100})
         page.goto(served)
+        page.get_by_role("tab", name="Model").click()
         page.get_by_text("Model: ").first.wait_for(timeout=90_000)
         assert page.get_by_text("freshly initialised, untrained weights").count() == 1
         # The 3D viewer draws the prior mesh: its canvas is not a blank picture.

@@ -102,3 +102,30 @@ def export_meshes(path: str | Path, meshes: Sequence[SceneMesh | tuple[Any, ...]
     else:
         trimesh.util.concatenate(parts).export(path)
     return path
+
+
+def export_results_frame(path: str | Path, results: Any, body_model: Any, *, frame: int,
+                         track_ids: Sequence[int] | None = None) -> Path:
+    """The people of one frame of a pipeline run (``results.npz``) as one mesh file: each person's SMPL mesh
+    rebuilt by ``body_model`` from its ``pose`` and ``betas`` and placed by its ``cam_t``, one colour per
+    track (:func:`viz.renderer.soft_colour` of the track id). ``track_ids`` limits it to those tracks.
+
+    Raises ValueError when nobody of ``track_ids`` is in ``frame``.
+    """
+    import torch
+
+    from int_model.geometry import axis_angle_to_rotmat
+
+    rows = results.rows_of_frame(int(frame))
+    if track_ids is not None:
+        rows = rows[np.isin(results.track_id[rows], np.asarray(list(track_ids)))]
+    if not len(rows):
+        who = "nobody" if track_ids is None else f"none of tracks {list(track_ids)}"
+        raise ValueError(f"frame {frame} has {who} in it")
+    pose = torch.as_tensor(results.pose[rows], dtype=torch.float32).reshape(len(rows), -1, 3)
+    betas = torch.as_tensor(results.betas[rows], dtype=torch.float32)
+    with torch.no_grad():
+        vertices = body_model(rotmat=axis_angle_to_rotmat(pose), betas=betas).vertices.numpy()
+    meshes = [SceneMesh(v, np.asarray(body_model.faces), soft_colour(int(t)), results.cam_t[r])
+              for v, t, r in zip(vertices, results.track_id[rows], rows, strict=True)]
+    return export_meshes(path, meshes)

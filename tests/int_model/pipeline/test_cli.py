@@ -155,3 +155,21 @@ def test_int_model_does_not_load_viz_unless_asked(clip, tmp_path):
                             check=False)
     assert result.returncode == 0, result.stderr
     assert (tmp_path / "a" / "results.npz").exists() and not (tmp_path / "a" / "overlay.mp4").exists()
+
+
+def test_without_checkpoint_or_variant_the_bundled_demo_model_runs(clip, tmp_path, capsys, monkeypatch, body_model):
+    import int_model.checkpoint as checkpoint_module
+    from int_model import build_model, save_checkpoint
+
+    demo = save_checkpoint(tmp_path / "demo.pt", build_model("tiny", body_model=body_model), meta={"phase": "demo"})
+    monkeypatch.setattr(checkpoint_module, "DEMO_CHECKPOINT", demo)
+    out = tmp_path / "run"
+    assert cli.run([str(clip), "--out", str(out), "--window", "8", "--no-overlay"]) == cli.EXIT_OK
+    err = capsys.readouterr().err
+    assert "bundled demo model demo.pt" in err and "SYNTHETIC" in err and "FRESHLY" not in err
+    assert load_results(out).checkpoint == str(demo)
+    # Without a bundled model the untrained one runs, and says so.
+    monkeypatch.setattr(checkpoint_module, "DEMO_CHECKPOINT", tmp_path / "missing.pt")
+    assert cli.run([str(clip), "--out", str(tmp_path / "b"), "--window", "8", "--no-overlay", "--quiet",
+                    "--max-frames", "4"]) in (cli.EXIT_OK, cli.EXIT_NO_PERSON)
+    assert "FRESHLY INITIALISED 'small'" in capsys.readouterr().err

@@ -1,0 +1,107 @@
+"""The Reconstruct tab's handlers on the bundled example clip and on bad input, and its API endpoint."""
+
+from __future__ import annotations
+
+import socket
+from pathlib import Path
+
+import gradio as gr
+import numpy as np
+import pytest
+
+from int_model.pipeline.results import load_results
+from studio.common import ModelCache, Settings
+from studio.reconstruct_tab import examples, reconstruct, show_frame
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def cache(tmp_path_factory, renderer_available):
+    return ModelCache(Settings(output_root=tmp_path_factory.mktemp("outputs"), checkpoint=None))
+
+
+@pytest.fixture(scope="module")
+def renderer_available(renderer):
+    return True
+
+
+@pytest.fixture(scope="module")
+def example() -> str:
+    found = examples()
+    assert found, "studio/examples has no clip (python -m scripts.make_examples)"
+    return found[0]
+
+
+@pytest.fixture(scope="module")
+def run(cache, example):
+    return reconstruct(cache, example, "fresh:tiny", "hog", 16, "fp32", True, True, None, None, None)
+
+
+def test_a_clip_gives_overlay_summary_downloads_viewer_and_curves(run):
+    video, still, summary, downloads, mesh, frame, track, curves, run_dir = run
+    assert still is None and Path(video).suffix == ".mp4" and Path(video).stat().st_size > 10_000
+    assert summary.startswith("### ok: 2 track(s)") and "untrained" in summary
+    names = sorted(Path(p).name for p in downloads)
+    assert names == ["meshes.zip", "results.npz", "track_000.bvh", "track_001.bvh"]
+    results = load_results(Path(run_dir) / "results.npz")
+    assert results.num_frames == 48 and len(results.track_ids) == 2
+    assert Path(mesh).suffix == ".glb" and Path(mesh).stat().st_size > 10_000
+    assert frame["maximum"] == 47 and track["choices"][1:] == ["track 0", "track 1"]
+    assert curves is not None and len(curves.data) > 0
+
+
+def test_choosing_a_frame_and_a_track_rebuilds_the_mesh(cache, run):
+    run_dir = run[-1]
+    whole, _ = show_frame(cache, run_dir, "fresh:tiny", 20, "all")
+    one, curves = show_frame(cache, run_dir, "fresh:tiny", 20, "track 1")
+    assert Path(one).stat().st_size < Path(whole).stat().st_size  # one person instead of two
+    assert {trace.name for trace in curves.data} == {"track 1"}
+    with pytest.raises(gr.Error, match="reconstruct a clip first"):
+        show_frame(cache, None, "fresh:tiny", 0, "all")
+
+
+def test_bad_inputs_give_one_line_messages(cache, tmp_path):
+    with pytest.raises(gr.Error, match="upload an image or a clip first"):
+        reconstruct(cache, None, "fresh:tiny")
+    fake = tmp_path / "notes.mp4"
+    fake.write_text("this is not a video")
+    with pytest.raises(gr.Error) as info:
+        reconstruct(cache, str(fake), "fresh:tiny")
+    assert "notes.mp4" in str(info.value) and "Traceback" not in str(info.value)
+    with pytest.raises(gr.Error, match="temporal window"):
+        reconstruct(cache, str(fake), "fresh:tiny", "hog", 1)
+
+
+def test_nobody_in_the_picture_says_so(cache, tmp_path):
+    from PIL import Image
+
+    blank = tmp_path / "wall.png"
+    Image.fromarray(np.full((240, 320, 3), 128, np.uint8)).save(blank)
+    video, still, summary, downloads, mesh, *_ = reconstruct(cache, str(blank), "fresh:tiny")
+    assert video is None and mesh is None and summary.startswith("### no_person")
+    assert load_results(downloads[0]).status == "no_person"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_reconstruct_endpoint_with_gradio_client(tmp_path, example):
+    from gradio_client import Client, handle_file
+
+    import app
+
+    demo = app.build_demo(Settings(output_root=tmp_path / "outputs", checkpoint=None))
+    port = _free_port()
+    demo.queue().launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
+    try:
+        client = Client(f"http://127.0.0.1:{port}/", verbose=False)
+        out = client.predict(handle_file(example), api_name="/reconstruct")
+        video, _, summary, downloads = out[:4]
+        assert summary.startswith("### ok") and Path(video["video"] if isinstance(video, dict) else video).is_file()
+        assert any(Path(d).name == "results.npz" for d in downloads)
+    finally:
+        demo.close()
