@@ -83,7 +83,9 @@ def _curves(results: Any, track: int | None):
             curves[f"track {int(t)}"] = joint_angle_curves(results.pose[rows])
     if not curves:
         return None
-    return rotation_curves_figure(curves, joints=CURVE_JOINTS, title="Joint rotation over time (and acceleration)")
+    figure = rotation_curves_figure(curves, joints=CURVE_JOINTS, title="Joint rotation over time (and acceleration)")
+    figure.update_layout(width=None, autosize=True)  # fill the column
+    return figure
 
 
 @handler
@@ -121,7 +123,8 @@ def reconstruct(cache: ModelCache, media: Any, model_key: str, detector: str = D
     downloads = [str(run_dir / RESULTS_FILE_NAME)]
     if results.status == "no_person":
         gr.Warning(results.message)
-        return (None, None, _summary(results, outcome, info, model.body_model.description), downloads, None,
+        return (gr.update(value=None), gr.update(value=None), _summary(results, outcome, info, model.body_model.description),
+                downloads, None,
                 gr.update(maximum=1, value=0), gr.update(choices=["all"], value="all"), None, str(run_dir))
     downloads += [str(p) for p in write_results_bvh(results, body_model=model.body_model, out_dir=run_dir / "bvh")]
     if meshes:
@@ -135,8 +138,10 @@ def reconstruct(cache: ModelCache, media: Any, model_key: str, detector: str = D
         still = next(iter(open_media(overlay.path)))[1]
     last_frame, tracks = _frame_choices(results)
     first = int(results.frame[results.rows_of_track(int(results.track_ids[0]))[0]])
-    mesh = str(export_results_frame(run_dir / f"frame_{first:06d}.glb", results, model.body_model, frame=first))
-    return (None if still is not None else str(overlay.path), still,
+    mesh = str(export_results_frame(run_dir / f"frame_{first:06d}.glb", results, model.body_model, frame=first,
+                                    centre=True, natural_depth=True))
+    return (gr.update(value=None if still is not None else str(overlay.path), visible=still is None),
+            gr.update(value=still, visible=still is not None),
             _summary(results, outcome, info, model.body_model.description), downloads, mesh,
             gr.update(maximum=last_frame, value=first), gr.update(choices=["all", *tracks], value="all"),
             _curves(results, None), str(run_dir))
@@ -155,7 +160,8 @@ def show_frame(cache: ModelCache, run_dir: str | None, model_key: str, frame: fl
     frame = int(np.clip(int(frame), 0, max(results.num_frames - 1, 0)))
     name = f"frame_{frame:06d}_{'all' if chosen is None else chosen}.glb"
     path = export_results_frame(Path(run_dir) / name, results, model.body_model, frame=frame,
-                                track_ids=None if chosen is None else [chosen])
+                                track_ids=None if chosen is None else [chosen], centre=True,
+                                natural_depth=True)
     return str(path), _curves(results, chosen)
 
 
@@ -179,7 +185,7 @@ def build_reconstruct_tab(cache: ModelCache, model_key: gr.State) -> None:
                 run = gr.Button("Reconstruct", variant="primary")
             with gr.Column(scale=2):
                 video = gr.Video(label="Overlay", autoplay=False)
-                still = gr.Image(label="Overlay (image)", type="numpy")
+                still = gr.Image(label="Overlay (image)", type="numpy", visible=False)
         summary = gr.Markdown()
         downloads = gr.File(label="Downloads: results.npz, BVH per track, meshes", file_count="multiple")
         with gr.Row():

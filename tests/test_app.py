@@ -89,6 +89,18 @@ def served(tmp_path_factory):
     demo.close()
 
 
+def _wait_not_blank(locator, *, timeout_s: float = 90.0, threshold: float = 5.0) -> float:
+    """Poll a rendered element until its screenshot is not a blank picture (slow software GL under load)."""
+    import time
+
+    deadline = time.monotonic() + timeout_s
+    while True:
+        value = _not_blank(locator.screenshot())
+        if value > threshold or time.monotonic() > deadline:
+            return value
+        time.sleep(1.0)
+
+
 def _not_blank(png: bytes) -> float:
     from PIL import Image
 
@@ -129,4 +141,45 @@ def test_model_tab_in_chromium(served, tmp_path):
         page.get_by_role("button", name="Load model").click()
         page.locator("h3", has_text="tiny").first.wait_for(timeout=60_000)
         page.screenshot(path=str(screenshots / "model-tab-tiny.png"), full_page=True)
+        browser.close()
+
+
+@pytest.mark.browser
+@pytest.mark.slow
+@pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed (make test installs it)")
+def test_reconstruct_tab_in_chromium(served, tmp_path):
+    from playwright.sync_api import sync_playwright
+
+    from studio.reconstruct_tab import examples
+
+    screenshots = Path(os.environ.get("INT_TEST_SCREENSHOTS", tmp_path))
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1300, "height": 1400})
+        page.goto(served)
+        page.get_by_role("tab", name="Reconstruct").click()
+        page.locator("input[type=file]").first.set_input_files(examples()[0], timeout=120_000)
+        page.get_by_role("button", name="Reconstruct", exact=True).click()
+        page.get_by_text("ok: 2 track(s)").first.wait_for(timeout=300_000)
+        # The overlay video loads and has a duration; the 3D viewer and the curves are drawn, not blank.
+        page.wait_for_function("() => { const v = document.querySelector('video'); return v && v.duration > 0; }",
+                               timeout=60_000)
+        assert page.evaluate("() => document.querySelector('video').duration") > 1.0
+        canvas = page.locator("canvas").first
+        canvas.wait_for(timeout=60_000)
+        assert _wait_not_blank(canvas) > 5.0
+        (screenshots / "reconstruct-viewer.png").write_bytes(canvas.screenshot())
+        plot = page.locator(".js-plotly-plot").first
+        plot.wait_for(timeout=60_000)
+        assert page.locator(".js-plotly-plot .scatterlayer .trace").count() >= 6
+        assert _not_blank(plot.screenshot()) > 5.0
+        page.screenshot(path=str(screenshots / "reconstruct-tab.png"), full_page=True)
+        # A file that is not a video gives a message and leaves the page working.
+        fake = tmp_path / "notes.mp4"
+        fake.write_text("not a video")
+        page.goto(served)
+        page.locator("input[type=file]").first.set_input_files(str(fake), timeout=120_000)
+        page.get_by_role("button", name="Reconstruct", exact=True).click()
+        page.get_by_text("is a text file, not a video").first.wait_for(timeout=60_000)
+        page.screenshot(path=str(screenshots / "reconstruct-bad-upload.png"), full_page=True)
         browser.close()

@@ -105,10 +105,16 @@ def export_meshes(path: str | Path, meshes: Sequence[SceneMesh | tuple[Any, ...]
 
 
 def export_results_frame(path: str | Path, results: Any, body_model: Any, *, frame: int,
-                         track_ids: Sequence[int] | None = None) -> Path:
+                         track_ids: Sequence[int] | None = None, centre: bool = False,
+                         natural_depth: bool = False) -> Path:
     """The people of one frame of a pipeline run (``results.npz``) as one mesh file: each person's SMPL mesh
     rebuilt by ``body_model`` from its ``pose`` and ``betas`` and placed by its ``cam_t``, one colour per
-    track (:func:`viz.renderer.soft_colour` of the track id). ``track_ids`` limits it to those tracks.
+    track (:func:`viz.renderer.soft_colour` of the track id). ``track_ids`` limits it to those tracks;
+    ``centre`` moves the group so that the people's mean position is the origin (viewers frame the origin;
+    the people keep their places relative to each other). ``natural_depth`` rescales the people's depths to a
+    camera of ordinary field of view (focal length = the image diagonal, as the overlay's side view does):
+    the run's ``cam_t`` uses the long SPIN focal length, which keeps depth *ratios* but puts people hundreds of
+    metres away and far apart in depth.
 
     Raises ValueError when nobody of ``track_ids`` is in ``frame``.
     """
@@ -126,6 +132,12 @@ def export_results_frame(path: str | Path, results: Any, body_model: Any, *, fra
     betas = torch.as_tensor(results.betas[rows], dtype=torch.float32)
     with torch.no_grad():
         vertices = body_model(rotmat=axis_angle_to_rotmat(pose), betas=betas).vertices.numpy()
-    meshes = [SceneMesh(v, np.asarray(body_model.faces), soft_colour(int(t)), results.cam_t[r])
-              for v, t, r in zip(vertices, results.track_id[rows], rows, strict=True)]
+    translations = np.asarray(results.cam_t[rows], dtype=np.float64)
+    if natural_depth:
+        diagonal = float(np.hypot(*results.image_size))
+        translations = translations * np.array([1.0, 1.0, diagonal / float(results.focal_length)])
+    if centre:
+        translations = translations - (translations + vertices.mean(axis=1)).mean(axis=0)
+    meshes = [SceneMesh(v, np.asarray(body_model.faces), soft_colour(int(t)), shift)
+              for v, t, shift in zip(vertices, results.track_id[rows], translations, strict=True)]
     return export_meshes(path, meshes)

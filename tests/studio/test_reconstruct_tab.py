@@ -40,7 +40,8 @@ def run(cache, example):
 
 def test_a_clip_gives_overlay_summary_downloads_viewer_and_curves(run):
     video, still, summary, downloads, mesh, frame, track, curves, run_dir = run
-    assert still is None and Path(video).suffix == ".mp4" and Path(video).stat().st_size > 10_000
+    assert not still["visible"] and video["visible"]
+    assert Path(video["value"]).suffix == ".mp4" and Path(video["value"]).stat().st_size > 10_000
     assert summary.startswith("### ok: 2 track(s)") and "untrained" in summary
     names = sorted(Path(p).name for p in downloads)
     assert names == ["meshes.zip", "results.npz", "track_000.bvh", "track_001.bvh"]
@@ -79,7 +80,7 @@ def test_nobody_in_the_picture_says_so(cache, tmp_path):
     blank = tmp_path / "wall.png"
     Image.fromarray(np.full((240, 320, 3), 128, np.uint8)).save(blank)
     video, still, summary, downloads, mesh, *_ = reconstruct(cache, str(blank), "fresh:tiny")
-    assert video is None and mesh is None and summary.startswith("### no_person")
+    assert video["value"] is None and mesh is None and summary.startswith("### no_person")
     assert load_results(downloads[0]).status == "no_person"
 
 
