@@ -102,7 +102,10 @@ def test_reconstruct_endpoint_with_gradio_client(tmp_path, example):
         client = Client(f"http://127.0.0.1:{port}/", verbose=False)
         out = client.predict(handle_file(example), api_name="/reconstruct")
         video, _, summary, downloads = out[:4]
-        assert summary.startswith("### ok") and Path(video["video"] if isinstance(video, dict) else video).is_file()
+        assert summary.startswith("### ok")
+        path = video if isinstance(video, str) else (video.get("video") or video.get("value") or {})
+        path = path if isinstance(path, str) else path.get("path") or path.get("video")
+        assert Path(path).is_file(), video
         assert any(Path(d).name == "results.npz" for d in downloads)
     finally:
         demo.close()
