@@ -19,6 +19,7 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 from int_model import build_model, load_body_model
+from int_model.precision import fast_bf16
 
 DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16}
 
@@ -77,13 +78,17 @@ def time_inference(model, frames, device, precision, repeats: int) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--variants", nargs="+", default=["paper", "small"])
-    parser.add_argument("--precisions", nargs="+", default=["fp32", "bf16"], choices=list(DTYPES))
+    parser.add_argument("--precisions", nargs="+", default=None, choices=list(DTYPES),
+                        help="default: fp32, and bf16 where the device has native bf16 (on an AVX2-only CPU bf16 "
+                             "is emulated, single-threaded and ~50x slower: ask for it explicitly)")
     parser.add_argument("--frames", type=int, default=16, help="clip length T (one clip per call)")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     args = parser.parse_args()
 
     device = torch.device(args.device)
+    if args.precisions is None:
+        args.precisions = ["fp32", "bf16"] if fast_bf16(device) else ["fp32"]
     body_model = load_body_model()
     peaks = {p: matmul_peak(device, p) for p in args.precisions}
     results = []
@@ -110,6 +115,7 @@ def main() -> None:
         "device": str(device),
         "torch_threads": torch.get_num_threads(),
         "machine": platform.processor() or platform.machine(),
+        "native_bf16": fast_bf16(device),
         "matmul_peak_gflops": {p: round(v / 1e9, 1) for p, v in peaks.items()},
         "results": results,
     }, indent=2))

@@ -67,3 +67,34 @@ def test_export_meshes_keeps_each_track(tmp_path, person_like):
 def test_export_rejects_unknown_formats(tmp_path, person_like):
     with pytest.raises(ValueError, match=r"\.glb"):
         export_mesh(tmp_path / "body.fbx", *person_like)
+
+
+def test_results_frame_meshes_are_the_body_model_posed_and_placed(tmp_path, body_model):
+    from int_model.pipeline.results import PipelineResults
+    from viz.export import export_results_frame
+
+    n = 3  # two people in frame 0, one in frame 1
+    pose = np.zeros((n, 72))
+    pose[:, 0] = np.pi  # upright in the camera frame
+    cam_t = np.array([[-1.0, 0.0, 40.0], [1.0, 0.0, 60.0], [-1.0, 0.0, 40.0]])
+    rows = dict(track_id=np.array([0, 1, 0]), frame=np.array([0, 0, 1]), bbox=np.ones((n, 4)), pose=pose,
+                betas=np.zeros((n, 10)), cam=np.ones((n, 3)), cam_t=cam_t, joints3d=np.zeros((n, 24, 3)),
+                joints2d=np.zeros((n, 24, 2)))
+    results = PipelineResults.from_rows(rows, fps=25.0, image_size=(400, 300), num_frames=2,
+                                        timestamps=np.array([0.0, 0.04]), focal_length=1000.0,
+                                        body_model=body_model.identity, checkpoint="x", source="x", status="ok",
+                                        message="")
+    path = export_results_frame(tmp_path / "f0.glb", results, body_model, frame=0)
+    scene = trimesh.load(path)
+    assert len(scene.geometry) == 2
+    depths = sorted(-g.vertices[:, 2].mean() for g in scene.dump())  # y-up export: camera z becomes -z
+    assert depths == pytest.approx([40.0, 60.0], abs=0.5)
+    # Centred at natural depth: the group sits at the origin and the depth gap shrinks with the focal length.
+    near = trimesh.load(export_results_frame(tmp_path / "c.glb", results, body_model, frame=0, centre=True,
+                                             natural_depth=True))
+    gap = np.ptp([g.vertices[:, 2].mean() for g in near.dump()])
+    assert gap == pytest.approx(20.0 * 500.0 / 1000.0, abs=0.5) and np.abs(near.bounds.mean(axis=0)).max() < 1.5
+    assert len(trimesh.load(export_results_frame(tmp_path / "t.glb", results, body_model, frame=0,
+                                                 track_ids=[1])).geometry) == 1
+    with pytest.raises(ValueError, match="frame 1 has none of tracks"):
+        export_results_frame(tmp_path / "x.glb", results, body_model, frame=1, track_ids=[1])
