@@ -303,20 +303,21 @@ def evaluate_all(models: Models, test_data: Path, out_dir: Path, *, device: torc
     else:
         table.append({"model": "image model after phase 1", "missing": str(models.image)})
     first = run(model, "image", MAIN_WINDOW)
-    table.append({"model": "phase 3, temporal transformer off (image-only)", "checkpoint": str(models.int),
+    shipped = f"shipped model ({meta.get('phase', 'unknown phase')})"
+    table.append({"model": f"{shipped}, temporal transformer off (image-only)", "checkpoint": str(models.int),
                   **_rounded(first["image"])})
     per_window = {}
     for t in windows:
         per_window[t] = _rounded(run(model, "temporal", t)["temporal"])
-    table.append({"model": f"phase 3, INT per-joint temporal (T={MAIN_WINDOW})", "checkpoint": str(models.int),
+    table.append({"model": f"{shipped}, INT per-joint temporal (T={MAIN_WINDOW})", "checkpoint": str(models.int),
                   **per_window.get(MAIN_WINDOW, _rounded(run(model, "temporal", MAIN_WINDOW)["temporal"]))})
     whole, _ = _load(models.whole_pose, device)
     if whole is not None:
-        table.append({"model": f"phase 3, whole-pose temporal baseline (T={MAIN_WINDOW})",
+        table.append({"model": f"whole-pose temporal baseline (T={MAIN_WINDOW})",
                       "checkpoint": str(models.whole_pose),
                       **_rounded(run(whole, "temporal", MAIN_WINDOW)["temporal"])})
     else:
-        table.append({"model": "phase 3, whole-pose temporal baseline", "missing": str(models.whole_pose)})
+        table.append({"model": "whole-pose temporal baseline", "missing": str(models.whole_pose)})
 
     report = {
         "test_set": {"path": str(test_data), **test_set, "frames_evaluated": first["frames"],
