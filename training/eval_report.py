@@ -309,8 +309,9 @@ def evaluate_all(models: Models, test_data: Path, out_dir: Path, *, device: torc
     per_window = {}
     for t in windows:
         per_window[t] = _rounded(run(model, "temporal", t)["temporal"])
+    main = per_window[MAIN_WINDOW] if MAIN_WINDOW in per_window else _rounded(run(model, "temporal", MAIN_WINDOW)["temporal"])
     table.append({"model": f"{shipped}, INT per-joint temporal (T={MAIN_WINDOW})", "checkpoint": str(models.int),
-                  **per_window.get(MAIN_WINDOW, _rounded(run(model, "temporal", MAIN_WINDOW)["temporal"]))})
+                  **main})
     whole, _ = _load(models.whole_pose, device)
     if whole is not None:
         table.append({"model": f"whole-pose temporal baseline (T={MAIN_WINDOW})",

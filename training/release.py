@@ -51,7 +51,7 @@ def synthetic_training_mean(folder: str | Path) -> dict[str, Any]:
     from .synthetic import SyntheticDataset
 
     table = SyntheticDataset(folder, clip_len=1, train=False).table
-    result = training_mean(table.pose * table.has_pose[:, None], table.betas, valid=table.valid * table.has_pose)
+    result = training_mean(table.pose, table.betas, valid=table.valid * table.has_pose)
     return {**result, "data": str(folder)}
 
 
