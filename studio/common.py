@@ -43,6 +43,10 @@ class Settings:
     max_frames: int = int(os.environ.get("INT_MAX_FRAMES", "900"))
     max_duration_s: float = float(os.environ.get("INT_MAX_DURATION_S", "60"))
     max_upload: str = os.environ.get("INT_MAX_UPLOAD", "500mb")
+    # The Train tab: the data folder every run reads (dataset paths must lie inside it; synthetic clips are
+    # generated into it) and the folder the run folders go to.
+    data_root: Path = Path(os.environ.get("INT_DATA_ROOT", "data"))
+    runs_root: Path = Path(os.environ.get("INT_RUNS_ROOT", "runs"))
 
 
 class UserError(Exception):
