@@ -2,8 +2,10 @@
 
     python app.py [--host 127.0.0.1] [--port 7860] [--share] [--smpl-dir DIR] [--checkpoint FILE] [--device cpu]
 
-Tabs (each in its own module of ``studio/``): Model (model card, the prior pose and shape decoded from the
-learned tokens) and Reconstruct (an image or clip to meshes, overlay, 3D viewer, angle curves, downloads).
+Tabs (each in its own module of ``studio/``): Reconstruct (an image or clip to meshes, overlay, 3D viewer, angle
+curves, downloads), Model (model card, the prior decoded from the learned tokens), Token priors (learned vs
+fresh or another checkpoint, renders, similarity), Image attention (per token, layer, head, rollout, captum
+attribution), Temporal attention (per joint T x T matrices, frame pairs, periods, rotation curves).
 """
 
 import argparse
@@ -12,13 +14,18 @@ import logging
 import gradio as gr
 
 from studio.common import ModelCache, Settings, forget_session
+from studio.analysis import AnalysisCache
+from studio.attention_tab import build_attention_tab
 from studio.model_tab import build_model_tab
+from studio.priors_tab import build_priors_tab
 from studio.reconstruct_tab import build_reconstruct_tab
+from studio.temporal_tab import build_temporal_tab
 
 
 def build_demo(settings: Settings | None = None) -> gr.Blocks:
     settings = settings or Settings()
     cache = ModelCache(settings)
+    windows = AnalysisCache()
     default_key = f"checkpoint:{settings.checkpoint}" if settings.checkpoint else "fresh:small"
 
     with gr.Blocks(title="INT Studio", delete_cache=(3600, 24 * 3600)) as demo:
@@ -26,8 +33,11 @@ def build_demo(settings: Settings | None = None) -> gr.Blocks:
                     "shape token and a camera token, read out by SMPL heads; a temporal transformer follows each "
                     "joint over time.")
         model_key = gr.State(default_key)
-        build_reconstruct_tab(cache, model_key)
+        media, run_state = build_reconstruct_tab(cache, model_key)
         on_show, inputs, outputs = build_model_tab(cache, model_key)
+        build_priors_tab(cache, model_key)
+        build_attention_tab(cache, windows, model_key, media, run_state)
+        build_temporal_tab(cache, windows, model_key, media, run_state)
 
         def on_unload(request: gr.Request):
             forget_session(settings, request)

@@ -165,8 +165,9 @@ def show_frame(cache: ModelCache, run_dir: str | None, model_key: str, frame: fl
     return str(path), _curves(results, chosen)
 
 
-def build_reconstruct_tab(cache: ModelCache, model_key: gr.State) -> None:
-    """The tab's layout and wiring (inside an open ``gr.Blocks``)."""
+def build_reconstruct_tab(cache: ModelCache, model_key: gr.State) -> tuple[gr.File, gr.State]:
+    """The tab's layout and wiring (inside an open ``gr.Blocks``); returns the clip input and the state holding
+    the last run's folder, which the attention tabs analyse."""
     with gr.Tab("Reconstruct"):
         run_state = gr.State(None)
         with gr.Row():
@@ -213,3 +214,4 @@ def build_reconstruct_tab(cache: ModelCache, model_key: gr.State) -> None:
               [video, still, summary, downloads, viewer, frame, track, curves, run_state], api_name="reconstruct")
     frame.release(on_frame, [run_state, model_key, frame, track], [viewer, curves], api_name=False)
     track.change(on_frame, [run_state, model_key, frame, track], [viewer, curves], api_name=False)
+    return media, run_state

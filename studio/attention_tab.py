@@ -1,0 +1,166 @@
+"""The Image attention tab: where one independent token looks in a crop.
+
+For a frame and track of the clip, a token (by joint name, or shape / camera), a spatial block and a head (or
+the head mean, or attention rollout): the token's heat map over the crop and over the full frame, the grid of
+all 26 tokens' maps, and captum's integrated-gradients attribution of the token's output beside its rollout
+attention. Computed by ``viz.attention`` / ``viz.attribution``, drawn by ``viz.figures``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import cv2
+import gradio as gr
+import numpy as np
+
+from int_model.constants import TOKEN_NAMES
+from int_model.pipeline.crops import normalise_crops
+from viz import attention as att
+from viz import figures as F
+from viz.attribution import AttributionTarget, attribute, map_agreement, pool_to_grid
+
+from .analysis import AnalysisCache, clip_results, parse_track, track_choices
+from .common import ModelCache, UserError, handler
+
+HEAD_CHOICES = (att.MEAN, att.ROLLOUT)
+DEFAULT_TOKEN = "left_knee"
+ATTRIBUTION_STEPS = 16
+
+
+def _layer(value: Any, depth: int) -> int:
+    try:
+        layer = int(value)
+    except (TypeError, ValueError) as exc:
+        raise UserError(f"layer must be a block number 0..{depth - 1} (or -1 for the last), got {value!r}") from exc
+    if not -depth <= layer < depth:
+        raise UserError(f"layer {layer} does not exist: this model has blocks 0..{depth - 1} (-1 is the last)")
+    return range(depth)[layer]
+
+
+def _head(value: Any, heads: int) -> int | str:
+    text = str(value).strip() if value is not None else att.MEAN
+    if text in HEAD_CHOICES:
+        return text
+    try:
+        head = int(text)
+    except ValueError as exc:
+        raise UserError(f"head must be mean, rollout or 0..{heads - 1}, got {value!r}") from exc
+    if not 0 <= head < heads:
+        raise UserError(f"head {head} does not exist: this model has heads 0..{heads - 1}")
+    return head
+
+
+def _target(token_index: int, num_joints: int) -> AttributionTarget:
+    if token_index < num_joints:
+        return AttributionTarget("joint_angle", index=token_index)
+    return AttributionTarget("shape", index=0) if token_index == num_joints else AttributionTarget("camera", index=0)
+
+
+def frame_row(results: Any, track: int, frame: Any) -> int:
+    """The position within ``track`` of the frame nearest ``frame`` (-1 / None: the track's middle frame)."""
+    frames = results.frame[results.rows_of_track(track)]
+    if frame is None or int(frame) < 0:
+        return len(frames) // 2
+    return int(np.argmin(np.abs(frames.astype(np.int64) - int(frame))))
+
+
+@handler
+def image_attention(cache: ModelCache, windows: AnalysisCache, media: Any, run_dir: str | None, model_key: str,
+                    track: Any = "longest", frame: Any = -1, token: str = DEFAULT_TOKEN, layer: Any = -1,
+                    head: Any = att.MEAN, attribution: bool = True, request: gr.Request | None = None,
+                    progress: Any = None):
+    """The tab's outputs for one frame, track, token and view (see the module docstring)."""
+    results, run_path = clip_results(cache, media, run_dir, model_key, request, progress)
+    track_id = parse_track(results, track)
+    model, _ = cache.get(model_key)
+    config = model.config
+    layout = att.TokenLayout.from_config(config)
+    if token not in layout.names:
+        raise UserError(f"unknown token {token!r}; choose a joint name, shape or camera")
+    token_index = layout.index(token)
+    layer_index = _layer(layer, config.depth)
+    head_choice = _head(head, config.num_heads)
+    row = frame_row(results, track_id, frame)
+    if progress is not None:
+        progress(0.3, desc="running the image model with attention captured")
+    analysis = windows.get(cache, results, run_path, model_key, track=track_id, start=row, length=1)
+    window, run = analysis.window, analysis.run
+    frame_number = int(window.frame_numbers[0])
+    crop, full, transform = window.crops[0], window.frames[0], window.transforms[0]
+    size = config.img_size
+
+    matrix = att.spatial_view(run.spatial_attention, layer=layer_index, head=head_choice)
+    maps = np.stack([att.upsample_map(g, size=size) for g in att.token_patch_maps(matrix, layout=layout)])
+    joints_px = att.normalised_to_crop_pixels(run.joints2d, size=size)
+    view = ("attention rollout through block " + str(layer_index) if head_choice == att.ROLLOUT
+            else f"block {layer_index}, {'mean of heads' if head_choice == att.MEAN else f'head {head_choice}'}")
+    crop_heat = att.heatmap_overlay(crop, att.normalise_map(maps[token_index]))
+    if token_index < layout.num_joints:  # mark where the model puts the joint
+        x, y = np.round(joints_px[token_index]).astype(int)
+        cv2.circle(crop_heat, (int(x), int(y)), max(2, size // 64), (0, 255, 255), -1, lineType=cv2.LINE_AA)
+    heat = att.map_to_frame(att.normalise_map(maps[token_index]), transform=transform, frame_size=full.shape[:2])
+    point = transform.normalised_to_image(run.joints2d[token_index]) if token_index < layout.num_joints else None
+    frame_fig = F.frame_attention_figure(full, heat, transform=transform, point=point,
+                                         title=f"{token}: {view}, frame {frame_number}")
+    grid_fig = F.token_grid_figure(crop, maps, joints_px=joints_px, names=layout.names,
+                                   title=f"Every token's attention, {view} (frame {frame_number})")
+    lines = [f"**Track {track_id}, frame {frame_number}** · token `{token}` · {view}"]
+    attribution_fig = None
+    if attribution:
+        if progress is not None:
+            progress(0.6, desc="captum integrated gradients")
+        target = _target(token_index, layout.num_joints)
+        result = attribute(model, normalise_crops(crop[None])[0], target=target, n_steps=ATTRIBUTION_STEPS)
+        rollout = att.token_patch_maps(att.attention_rollout(run.spatial_attention), layout=layout)
+        agreement = map_agreement(rollout[target.token], pool_to_grid(result.magnitude, grid_size=layout.grid_size))
+        rollout_px = att.upsample_map(rollout[target.token], size=size)
+        attribution_fig = F.attribution_figure(
+            crop, attention_map=rollout_px, attribution=result,
+            joint_px=joints_px[target.token] if target.token < layout.num_joints else None,
+            title=f"{target.label} = {result.value:.3g}; attention: rollout of token '{TOKEN_NAMES[target.token]}'")
+        lines.append(f"Attribution of **{target.label}** ({result.method}, {ATTRIBUTION_STEPS} steps): value "
+                     f"{result.value:.3g}, blurred-crop baseline {result.baseline_value:.3g}, completeness error "
+                     f"{result.delta:.2g}; agreement with the token's rollout attention "
+                     f"(Spearman over patches) {agreement:.2f}.")
+        if token_index >= layout.num_joints:
+            lines.append(f"(The {token} token is attributed through {target.label}.)")
+    for figure in (frame_fig, grid_fig, *([attribution_fig] if attribution_fig is not None else [])):
+        figure.update_layout(width=None, autosize=True)
+    choices = track_choices(results)
+    chosen = next(c for c in choices if c.startswith(f"track {track_id} "))
+    return (crop_heat, frame_fig, grid_fig, attribution_fig, "\n\n".join(lines),
+            gr.update(choices=["longest", *choices], value=chosen), str(run_path))
+
+
+def build_attention_tab(cache: ModelCache, windows: AnalysisCache, model_key: gr.State, media: gr.File,
+                        run_state: gr.State) -> None:
+    """The tab's layout and wiring; ``media`` and ``run_state`` are the Reconstruct tab's clip and last run."""
+    with gr.Tab("Image attention"):
+        gr.Markdown("Where each independent token looks, on the clip of the *Reconstruct* tab (its last run is "
+                    "reused). Pick a frame, a track, a token, a block and a head, the mean of the heads, or "
+                    "attention rollout through the blocks.")
+        with gr.Row():
+            track = gr.Dropdown(["longest"], value="longest", label="Track", allow_custom_value=True)
+            frame = gr.Number(value=-1, precision=0, label="Frame (-1: the track's middle frame)")
+            token = gr.Dropdown(list(TOKEN_NAMES), value=DEFAULT_TOKEN, label="Token")
+            layer = gr.Number(value=-1, precision=0, label="Block (-1: the last)")
+            head = gr.Dropdown([*HEAD_CHOICES, *map(str, range(16))], value=att.MEAN, label="Head",
+                               allow_custom_value=True)
+            attribution = gr.Checkbox(value=True, label="captum attribution (a few seconds)")
+        show = gr.Button("Show attention", variant="primary")
+        summary = gr.Markdown()
+        with gr.Row():
+            crop = gr.Image(label="The token's attention over the crop (dot: its projected joint)", type="numpy",
+                            interactive=False, height=320)
+            full = gr.Plot(label="…and in the full frame")
+        grid = gr.Plot(label="All tokens")
+        attribution_plot = gr.Plot(label="captum attribution beside the rollout attention")
+
+    def on_show(media, track, frame, token, layer, head, attribution, run_dir, key, request: gr.Request,
+                progress=gr.Progress()):
+        return image_attention(cache, windows, media, run_dir, key, track, frame, token, layer, head, attribution,
+                               request, progress)
+
+    show.click(on_show, [media, track, frame, token, layer, head, attribution, run_state, model_key],
+               [crop, full, grid, attribution_plot, summary, track, run_state], api_name="image_attention")
