@@ -3,7 +3,8 @@
     python -m scripts.make_examples [--out studio/examples]
 
 Writes ``two-walkers.mp4``: two people of random shape walking and running on the spot, 48 frames at 25 fps,
-480 x 270 (H.264). Deterministic from its seed.
+480 x 270 (H.264); and ``one-walker.mp4``: one person in a periodic motion, 96 frames at 25 fps, 320 x 320, long
+enough for the Temporal attention tab to show several periods. Deterministic from their seeds.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ def main() -> None:
     args.out.mkdir(parents=True, exist_ok=True)
     path = generate_clip(args.out / "two-walkers.mp4", frames=48, people=2, size=(480, 270), seed=7)
     print(path)
+    print(generate_clip(args.out / "one-walker.mp4", frames=96, people=1, size=(320, 320), seed=3))
 
 
 if __name__ == "__main__":

@@ -39,6 +39,14 @@ def examples() -> list[str]:
     return sorted(str(p) for p in EXAMPLES_DIR.glob("*.mp4"))
 
 
+def two_walkers() -> str:
+    """The two-person example clip (``python -m scripts.make_examples`` writes it)."""
+    path = EXAMPLES_DIR / "two-walkers.mp4"
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} is missing: python -m scripts.make_examples writes it")
+    return str(path)
+
+
 def _limits(settings: Settings) -> MediaLimits:
     return MediaLimits(max_frames=settings.max_frames, max_duration_s=settings.max_duration_s)
 

@@ -84,7 +84,8 @@ def served(tmp_path_factory):
     settings = Settings(output_root=tmp_path_factory.mktemp("app-outputs"), checkpoint=None)
     demo = app.build_demo(settings)
     port = _free_port()
-    demo.queue().launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
+    demo.queue().launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True,
+                        allowed_paths=[str(settings.output_root)])
     yield f"http://127.0.0.1:{port}/"
     demo.close()
 
@@ -150,7 +151,7 @@ def test_model_tab_in_chromium(served, tmp_path):
 def test_reconstruct_tab_in_chromium(served, tmp_path):
     from playwright.sync_api import sync_playwright
 
-    from studio.reconstruct_tab import examples
+    from studio.reconstruct_tab import two_walkers
 
     screenshots = Path(os.environ.get("INT_TEST_SCREENSHOTS", tmp_path))
     with sync_playwright() as p:
@@ -158,7 +159,7 @@ def test_reconstruct_tab_in_chromium(served, tmp_path):
         page = browser.new_page(viewport={"width": 1300, "height": 1400})
         page.goto(served)
         page.get_by_role("tab", name="Reconstruct").click()
-        page.locator("input[type=file]").first.set_input_files(examples()[0], timeout=120_000)
+        page.locator("input[type=file]").first.set_input_files(two_walkers(), timeout=120_000)
         page.get_by_role("button", name="Reconstruct", exact=True).click()
         page.get_by_text("ok: 2 track(s)").first.wait_for(timeout=300_000)
         # The overlay video loads and has a duration; the 3D viewer and the curves are drawn, not blank.
@@ -182,4 +183,54 @@ def test_reconstruct_tab_in_chromium(served, tmp_path):
         page.get_by_role("button", name="Reconstruct", exact=True).click()
         page.get_by_text("is a text file, not a video").first.wait_for(timeout=60_000)
         page.screenshot(path=str(screenshots / "reconstruct-bad-upload.png"), full_page=True)
+        browser.close()
+
+
+@pytest.mark.browser
+@pytest.mark.slow
+@pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed (make test installs it)")
+def test_analysis_tabs_in_chromium(served, tmp_path):
+    """An uploaded clip (no reconstruction first) in the temporal, image-attention and token-prior tabs."""
+    from playwright.sync_api import sync_playwright
+
+    from studio.reconstruct_tab import two_walkers
+
+    screenshots = Path(os.environ.get("INT_TEST_SCREENSHOTS", tmp_path))
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1300, "height": 1400})
+        page.goto(served)
+        page.get_by_role("tab", name="Reconstruct").click()
+        page.locator("input[type=file]").first.set_input_files(two_walkers(), timeout=120_000)
+        page.wait_for_timeout(2000)
+
+        page.get_by_role("tab", name="Temporal attention").click()
+        page.get_by_role("button", name="Show temporal attention").click()
+        page.get_by_text("Period from attention").first.wait_for(timeout=300_000)
+        panel = page.get_by_role("tabpanel")
+        # The joint's matrix, the periods, the 24 small multiples, the pairs and the curves are drawn.
+        panel.locator(".js-plotly-plot").nth(4).wait_for(timeout=60_000)
+        assert panel.locator(".js-plotly-plot g.hm").count() >= 25
+        assert _not_blank(panel.locator(".js-plotly-plot").first.screenshot()) > 5.0
+        page.screenshot(path=str(screenshots / "temporal-tab.png"), full_page=True)
+
+        page.get_by_role("tab", name="Image attention").click()
+        page.get_by_role("button", name="Show attention").click()
+        page.get_by_text("Attribution of").first.wait_for(timeout=300_000)
+        panel = page.get_by_role("tabpanel")
+        crop = panel.locator("img").first
+        crop.wait_for(timeout=30_000)
+        assert _not_blank(crop.screenshot()) > 5.0
+        assert panel.locator(".js-plotly-plot").count() >= 3
+        page.screenshot(path=str(screenshots / "attention-tab.png"), full_page=True)
+
+        page.get_by_role("tab", name="Token priors").click()
+        page.get_by_role("button", name="Show priors").click()
+        page.get_by_text("Joints outside their anatomical range").first.wait_for(timeout=300_000)
+        panel = page.get_by_role("tabpanel")
+        assert _not_blank(panel.locator("img").first.screenshot()) > 5.0
+        canvas = panel.locator("canvas").first
+        canvas.wait_for(timeout=60_000)
+        assert _wait_not_blank(canvas) > 5.0
+        page.screenshot(path=str(screenshots / "priors-tab.png"), full_page=True)
         browser.close()

@@ -404,6 +404,7 @@ class Trainer:
             warmup_steps=config.optim.warmup_steps))
         self.state = TrainState()
         self._signal: int | None = None
+        self._grad_norm: float | None = None
         self._stop_agreed = False
         self._saved: dict[str, int] = {}
         self._log: MetricsLog | None = None
@@ -497,11 +498,13 @@ class Trainer:
             summary[:-2] /= self.ctx.world_size
         ok = bool(summary[-2] == 0)
         self._stop_agreed = bool(summary[-1] > 0)
+        self._grad_norm = None
         if ok:
             total.backward()
             clip = self.config.optim.grad_clip or math.inf
             grad_norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), clip)
             ok = bool(torch.isfinite(grad_norm))  # gradients are all-reduced: every rank agrees
+            self._grad_norm = float(grad_norm) if ok else None  # before clipping: what optim.grad_clip bounds
             if ok:
                 self.optimizer.step()
         self.optimizer.zero_grad(set_to_none=True)
@@ -646,7 +649,7 @@ class Trainer:
         record = {
             "step": self.state.step, "epoch": self.state.epoch, "loss": loss if ok else None,
             **{f"loss_{name}": value for name, value in zip(TERM_NAMES, terms)},
-            "lr": self.optimizer.param_groups[0]["lr"],
+            "lr": self.optimizer.param_groups[0]["lr"], "grad_norm": self._grad_norm,
             "samples_per_sec": clips / elapsed, "frames_per_sec": frames / elapsed,
             "data_wait_frac": waited / elapsed, "step_time": elapsed,
         }

@@ -14,7 +14,7 @@ from studio.analysis import AnalysisCache
 from studio.attention_tab import image_attention
 from studio.common import ModelCache, Settings
 from studio.priors_tab import token_priors
-from studio.reconstruct_tab import examples
+from studio.reconstruct_tab import two_walkers
 from studio.temporal_tab import temporal_attention
 
 pytestmark = pytest.mark.slow
@@ -33,7 +33,7 @@ def windows():
 
 @pytest.fixture(scope="module")
 def example() -> str:
-    return examples()[0]
+    return two_walkers()
 
 
 @pytest.fixture(scope="module")

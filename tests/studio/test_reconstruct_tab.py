@@ -11,7 +11,7 @@ import pytest
 
 from int_model.pipeline.results import load_results
 from studio.common import ModelCache, Settings
-from studio.reconstruct_tab import examples, reconstruct, show_frame
+from studio.reconstruct_tab import examples, reconstruct, show_frame, two_walkers
 
 pytestmark = pytest.mark.slow
 
@@ -28,9 +28,8 @@ def renderer_available(renderer):
 
 @pytest.fixture(scope="module")
 def example() -> str:
-    found = examples()
-    assert found, "studio/examples has no clip (python -m scripts.make_examples)"
-    return found[0]
+    assert len(examples()) >= 2, "studio/examples lacks its clips (python -m scripts.make_examples)"
+    return two_walkers()
 
 
 @pytest.fixture(scope="module")

@@ -80,6 +80,7 @@ def test_tiny_phases_chain_1_2_3(tmp_path: Path, data_root: Path) -> None:
             assert {"step", "epoch", "loss", "lr", "samples_per_sec", "data_wait_frac", "loss_theta",
                     "loss_joints3d", "loss_temporal"} <= set(r)
             assert math.isfinite(r["loss"]) and 0 <= r["data_wait_frac"] <= 1
+            assert math.isfinite(r["grad_norm"]) and r["grad_norm"] > 0  # before clipping
         val = [r for r in records(out) if r.get("split") == "val"]
         assert {r["mode"] for r in val} == ({"image"} if p == 1 else {"image", "temporal"})
         assert all(math.isfinite(r["mpjpe"]) and math.isfinite(r["pve"]) for r in val)
