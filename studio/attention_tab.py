@@ -26,6 +26,8 @@ from .common import ModelCache, UserError, handler
 HEAD_CHOICES = (att.MEAN, att.ROLLOUT)
 DEFAULT_TOKEN = "left_knee"
 ATTRIBUTION_STEPS = 16
+#: The crop heat map is shown at this side (crops are 128 px for the small model: too small to read).
+CROP_DISPLAY_PX = 384
 
 
 def _layer(value: Any, depth: int) -> int:
@@ -99,6 +101,7 @@ def image_attention(cache: ModelCache, windows: AnalysisCache, media: Any, run_d
     if token_index < layout.num_joints:  # mark where the model puts the joint
         x, y = np.round(joints_px[token_index]).astype(int)
         cv2.circle(crop_heat, (int(x), int(y)), max(2, size // 64), (0, 255, 255), -1, lineType=cv2.LINE_AA)
+    crop_heat = cv2.resize(crop_heat, (CROP_DISPLAY_PX, CROP_DISPLAY_PX), interpolation=cv2.INTER_LINEAR)
     heat = att.map_to_frame(att.normalise_map(maps[token_index]), transform=transform, frame_size=full.shape[:2])
     point = transform.normalised_to_image(run.joints2d[token_index]) if token_index < layout.num_joints else None
     frame_fig = F.frame_attention_figure(full, heat, transform=transform, point=point,
