@@ -345,36 +345,50 @@ def parse_metrics(lines: Sequence[str]) -> Metrics:
     return Metrics(tuple(train), tuple(val), tuple(checkpoints))
 
 
-def read_metrics(run_dir: str | os.PathLike) -> Metrics:
-    path = Path(run_dir) / METRICS_FILE
-    if not path.is_file():
-        return Metrics()
-    return parse_metrics(path.read_text(encoding="utf-8", errors="replace").splitlines())
-
-
 class _MetricsFollower:
-    """Reads only what was appended to a ``metrics.jsonl`` since the last call (from the start again when the
-    file shrank: a resumed run rewinds it)."""
+    """A ``metrics.jsonl`` parsed once: each call reads and parses only what was appended since the last one
+    (everything again when the file was replaced or shrank: a resumed run rewinds it)."""
 
     def __init__(self, path: Path) -> None:
-        self.path, self._offset, self._lines = path, 0, []
+        self.path = path
+        self._lock = threading.Lock()
+        self._reset()
+
+    def _reset(self, inode: int | None = None) -> None:
+        self._offset, self._inode, self._metrics = 0, inode, Metrics()
 
     def read(self) -> Metrics:
-        try:
-            size = self.path.stat().st_size
-        except FileNotFoundError:
-            self._offset, self._lines = 0, []
-            return Metrics()
-        if size < self._offset:
-            self._offset, self._lines = 0, []
-        if size > self._offset:
-            with open(self.path, "rb") as handle:
-                handle.seek(self._offset)
-                chunk = handle.read(size - self._offset)
-            complete = chunk.rfind(b"\n") + 1  # the last line may still be being written
-            self._lines += chunk[:complete].decode("utf-8", errors="replace").splitlines()
-            self._offset += complete
-        return parse_metrics(self._lines)
+        with self._lock:
+            try:
+                stat = self.path.stat()
+            except FileNotFoundError:
+                self._reset()
+                return self._metrics
+            if stat.st_ino != self._inode or stat.st_size < self._offset:
+                self._reset(stat.st_ino)
+            if stat.st_size > self._offset:
+                with open(self.path, "rb") as handle:
+                    handle.seek(self._offset)
+                    chunk = handle.read(stat.st_size - self._offset)
+                complete = chunk.rfind(b"\n") + 1  # the last line may still be being written
+                self._offset += complete
+                new = parse_metrics(chunk[:complete].decode("utf-8", errors="replace").splitlines())
+                old = self._metrics
+                self._metrics = Metrics(old.train + new.train, old.val + new.val, old.checkpoints + new.checkpoints)
+            return self._metrics
+
+
+_FOLLOWERS: dict[Path, _MetricsFollower] = {}
+_FOLLOWERS_LOCK = threading.Lock()
+
+
+def read_metrics(run_dir: str | os.PathLike) -> Metrics:
+    """The records of ``<run_dir>/metrics.jsonl`` (empty when there is none yet); a file read before is only
+    read from where it was last time."""
+    path = (Path(run_dir) / METRICS_FILE).resolve()
+    with _FOLLOWERS_LOCK:
+        follower = _FOLLOWERS.setdefault(path, _MetricsFollower(path))
+    return follower.read()
 
 
 def log_tail(path: str | os.PathLike, lines: int = LOG_TAIL_LINES, *, max_bytes: int = 256_000) -> str:
@@ -391,7 +405,10 @@ def log_tail(path: str | os.PathLike, lines: int = LOG_TAIL_LINES, *, max_bytes:
     rows = rows[1:] if size > max_bytes else rows  # the first one is cut
     while rows and not rows[-1].strip():
         rows.pop()
-    return "\n".join(rows[-lines:])
+    rows = rows[-lines:]
+    while rows and not rows[0].strip():
+        rows.pop(0)
+    return "\n".join(rows)
 
 
 def _error_line(tail: str) -> str:
@@ -623,7 +640,6 @@ class TrainLauncher:
         self._active: _Active | None = None
         self._last: _Active | None = None
         self._chain_note = ""
-        self._followers: dict[Path, _MetricsFollower] = {}
 
     # ------------------------------------------------------------------------------ planning
     def config_sets(self) -> dict[str, Path]:
@@ -937,7 +953,7 @@ class TrainLauncher:
         if name and str(name).strip():
             out = self._run_folder(str(name))
             if chosen is None or chosen.plan.out != out:
-                metrics = self._metrics(out)
+                metrics = read_metrics(out)
                 info = run_info(out, metrics=metrics)
                 info = replace(info, name=out.relative_to(self.runs_root).as_posix())
                 return RunStatus(run=info, message=self._describe(info), log=log_tail(out / LOG_FILE, tail),
@@ -945,7 +961,7 @@ class TrainLauncher:
         if chosen is None:
             return RunStatus(run=None, message="no training run yet: choose a phase and start one")
         out = chosen.plan.out
-        metrics = self._metrics(out)
+        metrics = read_metrics(out)
         running = chosen is active
         info = run_info(out, metrics=metrics, state="running" if running else chosen.state,
                         exit_code=None if running else chosen.returncode)
@@ -955,12 +971,6 @@ class TrainLauncher:
             message += f" ({note})"
         return RunStatus(run=info, message=message, log=log_tail(out / LOG_FILE, tail), metrics=metrics,
                          active=running)
-
-    def _metrics(self, out: Path) -> Metrics:
-        path = out / METRICS_FILE
-        with self._lock:
-            follower = self._followers.setdefault(path, _MetricsFollower(path))
-        return follower.read()
 
     @staticmethod
     def _describe(info: RunInfo, *, stopping: bool = False) -> str:

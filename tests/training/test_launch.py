@@ -36,6 +36,7 @@ from training.launch import (
     parse_metrics,
     parse_phase,
     positive_int,
+    read_metrics,
     training_command,
 )
 from training.phases import load_phase_config
@@ -226,6 +227,12 @@ def test_metrics_are_parsed_and_followed_as_they_grow(tmp_path: Path) -> None:
     assert [r["loss"] for r in follower.read().train] == [3.0, None, 2.5]
     path.write_text(json.dumps(lines[0]) + "\n")  # a resumed run rewound the file
     assert [r["step"] for r in follower.read().train] == [1]
+    # The trainer rewinds by replacing the file: a new file, even when it is longer, is read from its start.
+    replacement = tmp_path / "metrics.tmp"
+    replacement.write_text("".join(json.dumps({"step": s, "epoch": 0, "loss": 1.0}) + "\n" for s in (1, 2, 3, 4)))
+    replacement.replace(path)
+    assert [r["step"] for r in follower.read().train] == [1, 2, 3, 4]
+    assert read_metrics(tmp_path).step == 4
     assert parse_metrics(["not json", "[1, 2]", ""]).train == ()
 
 
@@ -253,10 +260,10 @@ def test_run_folders_of_the_command_line_are_listed(tmp_path: Path) -> None:
     assert infos["mine"].val_summary == "image: pa_mpjpe 81.2, mpjpe 120.0 mm"
     assert (infos["half"].state, infos["half"].phase) == ("stopped", 3)
     assert infos["cpu-demo/phase2"].phase == 2
-    keys = dict((key, label) for label, key in checkpoint_choices(runs))
-    assert f"checkpoint:{(finished / 'final.pt').resolve()}" in keys
-    assert f"checkpoint:{(nested / 'last.pt').resolve()}" in keys
-    assert keys[f"checkpoint:{(finished / 'final.pt').resolve()}"].startswith("mine/final.pt (phase 1, finished, step 7")
+    labels = {key: label for label, key in checkpoint_choices(runs)}
+    final = f"checkpoint:{(finished / 'final.pt').resolve()}"
+    assert f"checkpoint:{(nested / 'last.pt').resolve()}" in labels
+    assert labels[final].startswith("mine/final.pt (phase 1, finished, step 7")
     launcher = TrainLauncher(runs, tmp_path / "data")
     assert launcher.default_init(2) == str((finished / "final.pt").resolve())
     assert launcher.default_init(1) is None and launcher.default_init(3) is None
