@@ -477,14 +477,26 @@ def _write_json(path: Path, data: Mapping[str, Any]) -> None:
     atomic_write(path, lambda f: f.write((json.dumps(data, indent=1) + "\n").encode()))
 
 
-def _pid_runs_training(pid: int | None) -> bool:
-    if not pid:
-        return False
+def training_processes() -> dict[Path, int]:
+    """The output folders of the ``training.train`` processes running on this machine (any user of it: the
+    app, a terminal, ``make train-demo``), each with one process id; empty where there is no ``/proc``."""
+    found: dict[Path, int] = {}
     try:
-        command = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        entries = [e for e in Path("/proc").iterdir() if e.name.isdigit()]
     except OSError:
-        return False
-    return "training.train" in command
+        return found
+    for entry in entries:
+        try:
+            args = (entry / "cmdline").read_bytes().decode(errors="replace").split("\0")
+            if "training.train" not in args or "--out" not in args[:-1]:
+                continue
+            out = Path(args[args.index("--out") + 1])
+            if not out.is_absolute():
+                out = Path(os.readlink(entry / "cwd")) / out
+        except (OSError, ValueError):
+            continue
+        found.setdefault(Path(os.path.normpath(out)), int(entry.name))
+    return found
 
 
 def is_run_folder(path: Path) -> bool:
@@ -509,8 +521,10 @@ def _phase_of(path: Path, launch: Mapping[str, Any]) -> int | None:
 
 
 def run_info(path: str | os.PathLike, *, metrics: Metrics | None = None, state: str | None = None,
-             exit_code: int | None = None) -> RunInfo:
-    """What a run folder holds; the state from ``launch.json``'s outcome, else from its checkpoints."""
+             exit_code: int | None = None, running: Mapping[Path, int] | None = None) -> RunInfo:
+    """What a run folder holds. Its state: ``running`` when a training process writes into it (``running``:
+    :func:`training_processes`, read when not given), else the outcome in ``launch.json``, else what its
+    checkpoints say."""
     path = Path(path)
     launch = _read_json(path / LAUNCH_FILE)
     metrics = read_metrics(path) if metrics is None else metrics
@@ -518,10 +532,11 @@ def run_info(path: str | os.PathLike, *, metrics: Metrics | None = None, state: 
     message = ""
     if state is None:
         outcome = launch.get("outcome") or {}
-        if outcome:
-            state, exit_code, message = outcome.get("state"), outcome.get("exit_code"), outcome.get("message", "")
-        elif launch and _pid_runs_training(launch.get("pid")):
+        running = training_processes() if running is None else running
+        if Path(os.path.normpath(path.absolute())) in running or path.resolve() in running:
             state = "running"
+        elif outcome:
+            state, exit_code, message = outcome.get("state"), outcome.get("exit_code"), outcome.get("message", "")
         else:
             state = "finished" if FINAL in checkpoints else "stopped" if LAST in checkpoints else "incomplete"
     return RunInfo(name=path.name, path=path.resolve(), phase=_phase_of(path, launch),
@@ -543,9 +558,10 @@ def list_runs(runs_root: str | os.PathLike) -> list[RunInfo]:
         elif child.is_dir():
             folders += [grandchild for grandchild in child.iterdir() if is_run_folder(grandchild)]
     folders.sort(key=lambda p: p.stat().st_mtime, reverse=True)
+    running = training_processes()
     infos = []
     for folder in folders:
-        info = run_info(folder)
+        info = run_info(folder, running=running)
         relative = folder.relative_to(root).as_posix()
         infos.append(replace(info, name=relative))
     return infos
@@ -772,6 +788,9 @@ class TrainLauncher:
         with self._lock:
             self._ensure_idle()
             out = self._run_folder(name)
+            writer = training_processes().get(out)
+            if writer is not None:
+                raise LaunchError(f"run {name!r} is being trained by another process (pid {writer}); stop that first")
             if not (out / LAST).is_file():
                 raise LaunchError(f"run {name!r} has no {LAST} to resume from (it stopped before its first "
                                   "checkpoint): start it again")
@@ -1080,4 +1099,5 @@ __all__ = [
     "read_metrics",
     "run_info",
     "training_command",
+    "training_processes",
 ]

@@ -306,6 +306,11 @@ def test_a_tiny_run_finishes_one_at_a_time_and_is_listed(launcher: TrainLauncher
 def test_stop_saves_last_pt_and_resume_continues(launcher: TrainLauncher) -> None:
     launcher.start(TrainRequest(phase=1, config_set="test", name="long", epochs=100))
     wait_for_steps(launcher, 2)
+    # Another app process sees the run as running (its training process writes into the folder) and leaves it be.
+    assert [i.state for i in list_runs(launcher.runs_root)] == ["running"]
+    other = TrainLauncher(launcher.runs_root, launcher.data_root)
+    with pytest.raises(LaunchError, match="'long' is being trained by another process"):
+        other.resume("long")
     status = launcher.stop()
     assert status.state == "stopped", status.log[-2000:]
     assert "last.pt saved" in status.message and "received SIGTERM" in status.log
