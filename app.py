@@ -5,7 +5,8 @@
 Tabs (each in its own module of ``studio/``): Reconstruct (an image or clip to meshes, overlay, 3D viewer, angle
 curves, downloads), Model (model card, the prior decoded from the learned tokens), Token priors (learned vs
 fresh or another checkpoint, renders, similarity), Image attention (per token, layer, head, rollout, captum
-attribution), Temporal attention (per joint T x T matrices, frame pairs, periods, rotation curves).
+attribution), Temporal attention (per joint T x T matrices, frame pairs, periods, rotation curves) and Train
+(launch, follow, stop, resume and chain the three training phases as ``torchrun`` subprocesses).
 """
 
 import argparse
@@ -20,12 +21,15 @@ from studio.model_tab import build_model_tab
 from studio.priors_tab import build_priors_tab
 from studio.reconstruct_tab import build_reconstruct_tab
 from studio.temporal_tab import build_temporal_tab
+from studio.train_tab import build_train_tab
+from training.launch import TrainLauncher
 
 
 def build_demo(settings: Settings | None = None) -> gr.Blocks:
     settings = settings or Settings()
     cache = ModelCache(settings)
     windows = AnalysisCache()
+    launcher = TrainLauncher(settings.runs_root, settings.data_root)
     default_key = f"checkpoint:{settings.checkpoint}" if settings.checkpoint else "fresh:small"
 
     with gr.Blocks(title="INT Studio", delete_cache=(3600, 24 * 3600)) as demo:
@@ -38,6 +42,7 @@ def build_demo(settings: Settings | None = None) -> gr.Blocks:
         build_priors_tab(cache, model_key)
         build_attention_tab(cache, windows, model_key, media, run_state)
         build_temporal_tab(cache, windows, model_key, media, run_state)
+        build_train_tab(cache, model_key, launcher)
 
         def on_unload(request: gr.Request):
             forget_session(settings, request)

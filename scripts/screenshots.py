@@ -1,0 +1,104 @@
+"""Take the README's screenshots of every tab: the app with the demo model, driven in Debian's Chromium.
+
+    python -m scripts.screenshots [--out docs/screenshots] [--checkpoint C]
+
+Starts the app in this process on a free port, uploads the bundled ``one-walker.mp4``, runs Reconstruct, then
+shows the Temporal attention, Image attention, Token priors, Model and Train tabs, and writes one full-page
+PNG per tab (``<tab>.png``). Takes a few minutes on 2 cores. Look at the pictures before committing them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import socket
+import tempfile
+from pathlib import Path
+
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync", "--no-first-run", "--use-gl=swiftshader", "--enable-unsafe-swiftshader"]
+LONG = 600_000  # ms: a step on a busy 2-core machine
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--out", type=Path, default=Path("docs/screenshots"))
+    parser.add_argument("--checkpoint", default=None, help="default: the bundled demo model")
+    args = parser.parse_args(argv)
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    if chromium is None:
+        raise SystemExit("Debian's chromium is not installed (make setup-dev installs it)")
+    from playwright.sync_api import sync_playwright
+
+    import app
+    from studio.common import Settings
+    from studio.reconstruct_tab import EXAMPLES_DIR
+
+    outputs = Path(tempfile.mkdtemp(prefix="int-screenshots-"))
+    settings = Settings(output_root=outputs, **({"checkpoint": args.checkpoint} if args.checkpoint else {}),
+                        runs_root=outputs / "runs", data_root=outputs / "data")
+    demo = app.build_demo(settings)
+    port = _free_port()
+    demo.queue().launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True,
+                        allowed_paths=[str(outputs)])
+    args.out.mkdir(parents=True, exist_ok=True)
+    url = f"http://127.0.0.1:{port}/"
+    try:
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
+            page = browser.new_page(viewport={"width": 1400, "height": 1200})
+            page.goto(url)
+
+            def shot(name: str) -> None:
+                page.wait_for_timeout(2500)  # plots and WebGL viewers finish drawing
+                path = args.out / f"{name}.png"
+                page.screenshot(path=str(path), full_page=True)
+                print(path)
+
+            page.get_by_role("tab", name="Reconstruct").click()
+            page.locator("input[type=file]").first.set_input_files(str(EXAMPLES_DIR / "one-walker.mp4"))
+            page.get_by_role("button", name="Reconstruct", exact=True).click()
+            page.get_by_text("ok: 1 track(s)").first.wait_for(timeout=LONG)
+            page.wait_for_function("() => { const v = document.querySelector('video'); return v && v.duration > 0; }",
+                                   timeout=60_000)
+            shot("reconstruct")
+
+            page.get_by_role("tab", name="Temporal attention").click()
+            page.get_by_label("Joint").click()
+            page.get_by_role("option", name="right_knee", exact=True).click()
+            page.get_by_role("button", name="Show temporal attention").click()
+            page.get_by_text("Period from attention").first.wait_for(timeout=LONG)
+            shot("temporal-attention")
+
+            page.get_by_role("tab", name="Image attention").click()
+            page.get_by_role("button", name="Show attention").click()
+            page.get_by_text("Attribution of").first.wait_for(timeout=LONG)
+            shot("image-attention")
+
+            page.get_by_role("tab", name="Token priors").click()
+            page.get_by_role("button", name="Show priors").click()
+            page.get_by_text("Joints outside their anatomical range").first.wait_for(timeout=LONG)
+            shot("token-priors")
+
+            page.get_by_role("tab", name="Model").click()
+            page.get_by_text("Model: ").first.wait_for(timeout=LONG)
+            shot("model")
+
+            if page.get_by_role("tab", name="Train").count():
+                page.get_by_role("tab", name="Train").click()
+                shot("train")
+            browser.close()
+    finally:
+        demo.close()
+        shutil.rmtree(outputs, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
