@@ -18,12 +18,30 @@ from pathlib import Path
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
                  "--disable-sync", "--no-first-run", "--use-gl=swiftshader", "--enable-unsafe-swiftshader"]
 LONG = 600_000  # ms: a step on a busy 2-core machine
+WIDTH, HEIGHT = 1400, 1200
 
 
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def _wait_drawn(locator, *, timeout_s: float = 90.0) -> None:
+    """Poll an element's screenshot until it is not a flat picture (a 3D viewer that has drawn its mesh)."""
+    import io
+    import time
+
+    import numpy as np
+    from PIL import Image
+
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        pixels = np.asarray(Image.open(io.BytesIO(locator.screenshot())).convert("L"), dtype=np.float32)
+        if pixels.std() > 5.0:
+            return
+        time.sleep(1.0)
+    print(f"warning: a 3D viewer stayed blank for {timeout_s:.0f} s")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -52,13 +70,20 @@ def main(argv: list[str] | None = None) -> int:
     try:
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
-            page = browser.new_page(viewport={"width": 1400, "height": 1200})
+            page = browser.new_page(viewport={"width": WIDTH, "height": HEIGHT})
             page.goto(url)
 
             def shot(name: str) -> None:
-                page.wait_for_timeout(2500)  # plots and WebGL viewers finish drawing
+                # A viewport as tall as the page instead of full_page=True, which clears the WebGL viewers.
+                height = page.evaluate("() => document.documentElement.scrollHeight")
+                page.set_viewport_size({"width": WIDTH, "height": height})
+                page.wait_for_timeout(2000)  # plots redraw at the new size
+                for canvas in page.locator("canvas").all():  # software WebGL: wait until each viewer has drawn
+                    if canvas.is_visible():
+                        _wait_drawn(canvas)
                 path = args.out / f"{name}.png"
-                page.screenshot(path=str(path), full_page=True)
+                page.screenshot(path=str(path))
+                page.set_viewport_size({"width": WIDTH, "height": HEIGHT})
                 print(path)
 
             page.get_by_role("tab", name="Reconstruct").click()
@@ -72,6 +97,8 @@ def main(argv: list[str] | None = None) -> int:
             page.get_by_role("tab", name="Temporal attention").click()
             page.get_by_label("Joint").click()
             page.get_by_role("option", name="right_knee", exact=True).click()
+            page.get_by_label("number input for Window length T").fill("96")  # the whole clip: several periods
+            page.get_by_label("number input for Window length T").press("Enter")
             page.get_by_role("button", name="Show temporal attention").click()
             page.get_by_text("Period from attention").first.wait_for(timeout=LONG)
             shot("temporal-attention")
