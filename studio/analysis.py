@@ -72,6 +72,12 @@ def track_choices(results: PipelineResults) -> list[str]:
     return [f"track {int(t)} ({len(results.rows_of_track(int(t)))} frames)" for t in results.track_ids]
 
 
+def track_update(results: PipelineResults, track_id: int) -> dict:
+    """The track dropdown's choices for ``results``, with ``track_id`` chosen."""
+    choices = track_choices(results)
+    return gr.update(choices=["longest", *choices], value=next(c for c in choices if c.startswith(f"track {track_id} ")))
+
+
 def parse_track(results: PipelineResults, track: Any) -> int:
     """A track id from a choice like "track 3 (40 frames)", "3" or 3; "longest" / None / "" is the longest."""
     if results.status == "no_person" or len(results) == 0:

@@ -20,7 +20,7 @@ from viz import attention as att
 from viz import figures as F
 from viz.attribution import AttributionTarget, attribute, map_agreement, pool_to_grid
 
-from .analysis import AnalysisCache, clip_results, parse_track, track_choices
+from .analysis import AnalysisCache, clip_results, parse_track, track_update
 from .common import ModelCache, UserError, handler
 
 HEAD_CHOICES = (att.MEAN, att.ROLLOUT)
@@ -130,10 +130,8 @@ def image_attention(cache: ModelCache, windows: AnalysisCache, media: Any, run_d
             lines.append(f"(The {token} token is attributed through {target.label}.)")
     for figure in (frame_fig, grid_fig, *([attribution_fig] if attribution_fig is not None else [])):
         figure.update_layout(width=None, autosize=True)
-    choices = track_choices(results)
-    chosen = next(c for c in choices if c.startswith(f"track {track_id} "))
     return (crop_heat, frame_fig, grid_fig, attribution_fig, "\n\n".join(lines),
-            gr.update(choices=["longest", *choices], value=chosen), str(run_path))
+            track_update(results, track_id), str(run_path))
 
 
 def build_attention_tab(cache: ModelCache, windows: AnalysisCache, model_key: gr.State, media: gr.File,

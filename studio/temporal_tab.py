@@ -13,18 +13,16 @@ import hashlib
 import html
 from typing import Any
 
-import cv2
 import gradio as gr
-import numpy as np
 
 from int_model.constants import SMPL_JOINT_NAMES
 from int_model.pipeline.inference import DEFAULT_WINDOW
 from viz import figures as F
 from viz.periodicity import period_from_attention, period_from_rotations, relative_rotation_vectors
-from viz.report import DEFAULT_CURVE_JOINTS, DEFAULT_PAIR_JOINTS, THUMB_PX
+from viz.report import DEFAULT_CURVE_JOINTS, DEFAULT_PAIR_JOINTS, thumbnails
 from viz.temporal import MEAN, joint_angle_curves, select_temporal, strongest_pairs
 
-from .analysis import MAX_WINDOW, AnalysisCache, clip_results, parse_track, track_choices
+from .analysis import MAX_WINDOW, AnalysisCache, clip_results, parse_track, track_update
 from .common import ModelCache, UserError, handler
 
 DEFAULT_JOINT = "left_knee"
@@ -42,12 +40,6 @@ def _selection(value: Any, count: int, what: str) -> int | str:
     if not -count <= index < count:
         raise UserError(f"{what} {index} does not exist: the temporal transformer has {what}s 0..{count - 1}")
     return range(count)[index]
-
-
-def _thumbnails(images: np.ndarray) -> np.ndarray:
-    h, w = images.shape[1:3]
-    width = max(1, round(w * THUMB_PX / h))
-    return np.stack([cv2.resize(img, (width, THUMB_PX), interpolation=cv2.INTER_AREA) for img in images])
 
 
 def _period_text(estimate: Any, fps: float) -> str:
@@ -105,7 +97,7 @@ def temporal_attention(cache: ModelCache, windows: AnalysisCache, media: Any, ru
                                           title=f"Temporal attention of {joint} ({view})")
     grid_fig = F.temporal_grid_figure(matrices, pairs=pairs, frame_numbers=numbers,
                                       title=f"Temporal attention per joint ({view})")
-    thumbs = _thumbnails(window.crops)
+    thumbs = thumbnails(window.crops)
     pair_joints = list(dict.fromkeys([joint, *DEFAULT_PAIR_JOINTS]))
     pairs_fig = F.frame_pairs_figure(thumbs, {name: pairs[SMPL_JOINT_NAMES.index(name)] for name in pair_joints},
                                      frame_numbers=numbers)
@@ -140,10 +132,8 @@ def temporal_attention(cache: ModelCache, windows: AnalysisCache, media: Any, ru
         f"| Jitter (mean abs. angle acceleration) | image-only {jitter['image-only']:.2f}, temporal "
         f"{jitter['temporal']:.2f} °/frame² |",
     ])
-    choices = track_choices(results)
-    chosen = next(c for c in choices if c.startswith(f"track {track_id} "))
     return (matrix_fig, _hover_frame(str(hover)), grid_fig, pairs_fig, periods_fig, curves_fig, summary,
-            gr.update(choices=["longest", *choices], value=chosen), str(run_path))
+            track_update(results, track_id), str(run_path))
 
 
 def build_temporal_tab(cache: ModelCache, windows: AnalysisCache, model_key: gr.State, media: gr.File,

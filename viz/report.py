@@ -256,7 +256,8 @@ def load_model(*, checkpoint: str | None, variant: str | None, device: str) -> t
 # ----------------------------------------------------------------------------------------------
 # The report
 # ----------------------------------------------------------------------------------------------
-def _thumbnails(images: np.ndarray, *, height: int = THUMB_PX) -> np.ndarray:
+def thumbnails(images: np.ndarray, *, height: int = THUMB_PX) -> np.ndarray:
+    """(T, H, W, 3) uint8 frames or crops -> the same at ``height`` pixels high (the pairs strip, hover panels)."""
     h, w = images.shape[1:3]
     width = max(1, round(w * height / h))
     return np.stack([cv2.resize(img, (width, height), interpolation=cv2.INTER_AREA) for img in images])
@@ -388,7 +389,7 @@ def write_report(model: IntModel, window: ClipWindow, out_dir: Path, *, settings
     if run.temporal_attention is not None:
         matrices = select_temporal(run.temporal_attention, layer=settings.temporal_layer, head=settings.temporal_head)
         pairs = [strongest_pairs(m, count=settings.num_pairs) for m in matrices]
-        thumbs = _thumbnails(window.crops)
+        thumbs = thumbnails(window.crops)
         hover = {int(n): thumbs[i] for i, n in enumerate(window.frame_numbers)}
         depth = run.temporal_attention.shape[0]
         shown_layer = (settings.temporal_layer if settings.temporal_layer == MEAN
