@@ -259,9 +259,11 @@ def collate_groups(samples: Sequence[dict[str, Any]]) -> list[Batch]:
 
 
 def _worker_init(_: int) -> None:
-    # Ctrl-C reaches the whole process group; the training process decides when to stop (after the step,
-    # with a checkpoint), so the workers ignore SIGINT instead of dying under it.
+    # Ctrl-C (and a SIGTERM sent to the process group, e.g. by a job manager) reaches every process; the training
+    # process decides when to stop (after the step, with a checkpoint), so the workers ignore both instead of
+    # dying mid-step. They still end with it: the loader shuts them down, and they exit when their parent dies.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
 
 
 # ------------------------------------------------------------------------------------------------- loaders
