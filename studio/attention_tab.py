@@ -21,7 +21,7 @@ from viz import figures as F
 from viz.attribution import AttributionTarget, attribute, map_agreement, pool_to_grid
 
 from .analysis import AnalysisCache, clip_results, parse_track, track_update
-from .common import ModelCache, UserError, handler
+from .common import HEAVY_WORK, SESSIONS_AT_ONCE, ModelCache, UserError, handler
 
 HEAD_CHOICES = (att.MEAN, att.ROLLOUT)
 DEFAULT_TOKEN = "left_knee"
@@ -164,4 +164,5 @@ def build_attention_tab(cache: ModelCache, windows: AnalysisCache, model_key: gr
                                request, progress)
 
     show.click(on_show, [media, track, frame, token, layer, head, attribution, run_state, model_key],
-               [crop, full, grid, attribution_plot, summary, track, run_state], api_name="image_attention")
+               [crop, full, grid, attribution_plot, summary, track, run_state], api_name="image_attention",
+               concurrency_limit=SESSIONS_AT_ONCE, concurrency_id=HEAVY_WORK)

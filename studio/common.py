@@ -29,6 +29,10 @@ log = logging.getLogger("int_studio.app")
 FRESH_VARIANTS = ("small", "paper", "tiny")
 CHECKPOINT_SUFFIXES = (".pt", ".pth", ".tar", ".ckpt")
 MAX_CACHED_MODELS = 3
+#: Sessions whose heavy work (reconstruct, attention) may run at the same time; later ones queue.
+SESSIONS_AT_ONCE = 2
+#: The concurrency group those events share (one limit for all of them, not one per event).
+HEAVY_WORK = "heavy-work"
 
 
 @dataclass(frozen=True)

@@ -25,7 +25,7 @@ from viz.figures import rotation_curves_figure
 from viz.overlay import MeshSequenceSink, OverlaySettings, OverlayVideoSink
 from viz.temporal import joint_angle_curves
 
-from .common import ModelCache, Settings, UserError, handler, session_dir
+from .common import HEAVY_WORK, SESSIONS_AT_ONCE, ModelCache, Settings, UserError, handler, session_dir
 
 EXAMPLES_DIR = Path(__file__).resolve().parent / "examples"
 #: Joints drawn in the angle curves (hips, knees, shoulders, elbows).
@@ -219,7 +219,8 @@ def build_reconstruct_tab(cache: ModelCache, model_key: gr.State) -> tuple[gr.Fi
         return show_frame(cache, run_dir, key, frame, track)
 
     run.click(on_run, [media, model_key, detector, window, precision, side_view, meshes, boxes_state],
-              [video, still, summary, downloads, viewer, frame, track, curves, run_state], api_name="reconstruct")
+              [video, still, summary, downloads, viewer, frame, track, curves, run_state], api_name="reconstruct",
+              concurrency_limit=SESSIONS_AT_ONCE, concurrency_id=HEAVY_WORK)
     frame.release(on_frame, [run_state, model_key, frame, track], [viewer, curves], api_name=False)
     track.change(on_frame, [run_state, model_key, frame, track], [viewer, curves], api_name=False)
     return media, run_state

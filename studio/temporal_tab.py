@@ -23,7 +23,7 @@ from viz.report import DEFAULT_CURVE_JOINTS, DEFAULT_PAIR_JOINTS, thumbnails
 from viz.temporal import MEAN, joint_angle_curves, select_temporal, strongest_pairs
 
 from .analysis import MAX_WINDOW, AnalysisCache, clip_results, parse_track, track_update
-from .common import ModelCache, UserError, handler
+from .common import HEAVY_WORK, SESSIONS_AT_ONCE, ModelCache, UserError, handler
 
 DEFAULT_JOINT = "left_knee"
 NUM_PAIRS = 5
@@ -169,4 +169,4 @@ def build_temporal_tab(cache: ModelCache, windows: AnalysisCache, model_key: gr.
 
     show.click(on_show, [media, track, start, length, joint, layer, head, run_state, model_key],
                [matrix, hover, grid, pairs, periods, curves, summary, track, run_state],
-               api_name="temporal_attention")
+               api_name="temporal_attention", concurrency_limit=SESSIONS_AT_ONCE, concurrency_id=HEAVY_WORK)

@@ -108,3 +108,32 @@ def test_reconstruct_endpoint_with_gradio_client(tmp_path, example):
         assert any(Path(d).name == "results.npz" for d in downloads)
     finally:
         demo.close()
+
+
+def test_two_sessions_reconstruct_at_the_same_time(tmp_path, example):
+    """Two API clients (two sessions) are processed together, each writing into its own session folder."""
+    import time
+
+    from gradio_client import Client, handle_file
+    from gradio_client.utils import Status
+
+    import app
+
+    demo = app.build_demo(Settings(output_root=tmp_path / "outputs", checkpoint=None))
+    port = _free_port()
+    demo.queue().launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
+    try:
+        url = f"http://127.0.0.1:{port}/"
+        jobs = [Client(url, verbose=False).submit(handle_file(example), api_name="/reconstruct") for _ in range(2)]
+        together = False
+        deadline = time.monotonic() + 600
+        while not all(j.done() for j in jobs) and time.monotonic() < deadline:
+            together |= all(j.status().code == Status.PROCESSING for j in jobs)
+            time.sleep(0.1)
+        outputs = [j.result() for j in jobs]
+        assert together, "the second session waited for the first"
+        assert all(out[2].startswith("### ok") for out in outputs)
+        sessions = [d for d in (tmp_path / "outputs" / "sessions").iterdir() if list(d.glob("run-*/results.npz"))]
+        assert len(sessions) == 2  # one folder per session, each with its run
+    finally:
+        demo.close()
