@@ -225,7 +225,9 @@ def run_model(model: IntModel, crops: np.ndarray, *, shown_frame: int) -> ModelR
     if model.temporal_transformer is not None and len(x) > 1:
         with capture_attention(model.temporal_transformer.blocks) as recorded:
             joints_t = model.temporal(joints)
-        maps = recorded.stacked()  # (L_t, B * J, H_t, T, T) with B = 1
+        maps = recorded.stacked()  # (L_t, B * J, H_t, T, T) with B = 1; the whole-pose baseline: (L_t, 1, H_t, T, T)
+        # The whole-pose baseline attends once for all joints: the same map stands for each of them.
+        maps = maps.expand(-1, model.num_joints, -1, -1, -1)
         temporal_attention = maps.permute(0, 2, 1, 3, 4).float().cpu().numpy()
         temporal_pose = model.decode(joints_t, shape, cam).pose[0].cpu().numpy().astype(np.float64)
     single = model(x[shown_frame][None, None], temporal=False, capture_attention=True)

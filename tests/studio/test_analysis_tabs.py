@@ -138,3 +138,14 @@ def test_analysis_endpoints_with_gradio_client(tmp_path, example):
         assert "Period from attention" in temporal[6] and "iframe" in temporal[1]
     finally:
         demo.close()
+
+
+def test_the_whole_pose_baseline_shows_one_map_for_every_joint(cache, windows, example, body_model, tmp_path):
+    from int_model import build_model
+    from int_model.checkpoint import save_checkpoint
+
+    path = tmp_path / "whole-pose.pt"
+    save_checkpoint(path, build_model("tiny", temporal_mode="whole_pose", body_model=body_model), meta={"phase": 2})
+    out = temporal_attention(cache, windows, example, None, f"checkpoint:{path}", "longest", 0, 16, "left_knee")
+    grid = [np.asarray(t.z) for t in out[2].data if t.type == "heatmap"]
+    assert len(grid) == 24 and all(np.allclose(g, grid[0]) for g in grid)  # one sequence, shown for each joint
