@@ -11,20 +11,14 @@ from __future__ import annotations
 
 import argparse
 import shutil
-import socket
 import tempfile
 from pathlib import Path
 
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync", "--no-first-run", "--use-gl=swiftshader", "--enable-unsafe-swiftshader"]
+from tests.support import CHROMIUM, CHROMIUM_ARGS, NO_CHROMIUM, free_port
+
 LONG = 600_000  # ms: a step on a busy 2-core machine
 WIDTH, HEIGHT = 1400, 1200
 
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _wait_drawn(locator, *, timeout_s: float = 90.0) -> None:
@@ -49,9 +43,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=Path("docs/screenshots"))
     parser.add_argument("--checkpoint", default=None, help="default: the bundled demo model")
     args = parser.parse_args(argv)
-    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
-    if chromium is None:
-        raise SystemExit("Debian's chromium is not installed (make setup-dev installs it)")
+    if CHROMIUM is None:
+        raise SystemExit(NO_CHROMIUM)
     from playwright.sync_api import sync_playwright
 
     import app
@@ -62,14 +55,14 @@ def main(argv: list[str] | None = None) -> int:
     settings = Settings(output_root=outputs, **({"checkpoint": args.checkpoint} if args.checkpoint else {}),
                         runs_root=outputs / "runs", data_root=outputs / "data")
     demo = app.build_demo(settings)
-    port = _free_port()
+    port = free_port()
     demo.queue().launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True,
                         allowed_paths=[str(outputs)])
     args.out.mkdir(parents=True, exist_ok=True)
     url = f"http://127.0.0.1:{port}/"
     try:
         with sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
+            browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
             page = browser.new_page(viewport={"width": WIDTH, "height": HEIGHT})
             page.goto(url)
 

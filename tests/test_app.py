@@ -2,8 +2,6 @@
 
 import io
 import os
-import shutil
-import socket
 from pathlib import Path
 
 import gradio as gr
@@ -14,6 +12,7 @@ import app
 from int_model import build_model, save_checkpoint
 from studio import model_tab
 from studio.common import ModelCache, Settings
+from tests.support import CHROMIUM, CHROMIUM_ARGS, NO_CHROMIUM, free_port
 
 
 @pytest.fixture
@@ -68,22 +67,14 @@ def test_unexpected_failures_are_reported_briefly(monkeypatch, cache):
 
 
 # --------------------------------------------------------------------------------------------- browser
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync", "--no-first-run", "--use-gl=swiftshader", "--enable-unsafe-swiftshader"]
 
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
 def served(tmp_path_factory):
     settings = Settings(output_root=tmp_path_factory.mktemp("app-outputs"), checkpoint=None)
     demo = app.build_demo(settings)
-    port = _free_port()
+    port = free_port()
     demo.queue().launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True,
                         allowed_paths=[str(settings.output_root)])
     yield f"http://127.0.0.1:{port}/"
@@ -111,7 +102,7 @@ def _not_blank(png: bytes) -> float:
 
 @pytest.mark.browser
 @pytest.mark.slow
-@pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed (make test installs it)")
+@pytest.mark.skipif(CHROMIUM is None, reason=NO_CHROMIUM)
 def test_model_tab_in_chromium(served, tmp_path):
     from playwright.sync_api import sync_playwright
 
@@ -147,7 +138,7 @@ def test_model_tab_in_chromium(served, tmp_path):
 
 @pytest.mark.browser
 @pytest.mark.slow
-@pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed (make test installs it)")
+@pytest.mark.skipif(CHROMIUM is None, reason=NO_CHROMIUM)
 def test_reconstruct_tab_in_chromium(served, tmp_path):
     from playwright.sync_api import sync_playwright
 
@@ -188,7 +179,7 @@ def test_reconstruct_tab_in_chromium(served, tmp_path):
 
 @pytest.mark.browser
 @pytest.mark.slow
-@pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed (make test installs it)")
+@pytest.mark.skipif(CHROMIUM is None, reason=NO_CHROMIUM)
 def test_analysis_tabs_in_chromium(served, tmp_path):
     """An uploaded clip (no reconstruction first) in the temporal, image-attention and token-prior tabs."""
     from playwright.sync_api import sync_playwright

@@ -3,7 +3,6 @@ untrained tiny model: the layout is what is tested, not what it learned), bad in
 
 from __future__ import annotations
 
-import socket
 from pathlib import Path
 
 import gradio as gr
@@ -16,6 +15,7 @@ from studio.common import ModelCache, Settings
 from studio.priors_tab import token_priors
 from studio.reconstruct_tab import two_walkers
 from studio.temporal_tab import temporal_attention
+from tests.support import free_port
 
 pytestmark = pytest.mark.slow
 MODEL = "fresh:tiny"
@@ -113,11 +113,6 @@ def test_an_image_model_has_no_temporal_attention(cache, windows, example, body_
         temporal_attention(cache, windows, example, None, f"checkpoint:{path}")
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
 
 def test_analysis_endpoints_with_gradio_client(tmp_path, example):
     from gradio_client import Client, handle_file
@@ -125,7 +120,7 @@ def test_analysis_endpoints_with_gradio_client(tmp_path, example):
     import app
 
     demo = app.build_demo(Settings(output_root=tmp_path / "outputs", checkpoint=None))
-    port = _free_port()
+    port = free_port()
     demo.queue().launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True,
                         allowed_paths=[str(tmp_path / "outputs")])
     try:

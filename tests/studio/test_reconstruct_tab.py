@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 from pathlib import Path
 
 import gradio as gr
@@ -12,6 +11,7 @@ import pytest
 from int_model.pipeline.results import load_results
 from studio.common import ModelCache, Settings
 from studio.reconstruct_tab import examples, reconstruct, show_frame, two_walkers
+from tests.support import free_port
 
 pytestmark = pytest.mark.slow
 
@@ -83,11 +83,6 @@ def test_nobody_in_the_picture_says_so(cache, tmp_path):
     assert load_results(downloads[0]).status == "no_person"
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
 
 def test_reconstruct_endpoint_with_gradio_client(tmp_path, example):
     from gradio_client import Client, handle_file
@@ -95,7 +90,7 @@ def test_reconstruct_endpoint_with_gradio_client(tmp_path, example):
     import app
 
     demo = app.build_demo(Settings(output_root=tmp_path / "outputs", checkpoint=None))
-    port = _free_port()
+    port = free_port()
     demo.queue().launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
     try:
         client = Client(f"http://127.0.0.1:{port}/", verbose=False)
@@ -120,7 +115,7 @@ def test_two_sessions_reconstruct_at_the_same_time(tmp_path, example):
     import app
 
     demo = app.build_demo(Settings(output_root=tmp_path / "outputs", checkpoint=None))
-    port = _free_port()
+    port = free_port()
     demo.queue().launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
     try:
         url = f"http://127.0.0.1:{port}/"

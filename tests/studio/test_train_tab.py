@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import os
-import shutil
-import socket
 import time
 from pathlib import Path
 
@@ -29,6 +27,7 @@ from studio.train_tab import (
     training_status,
     use_checkpoint,
 )
+from tests.support import CHROMIUM, CHROMIUM_ARGS, NO_CHROMIUM, free_port
 from training.data import prepare_data
 from training.launch import TrainLauncher
 from training.phases import load_phase_config
@@ -145,11 +144,6 @@ def test_start_follow_and_stop_a_tiny_run(launcher: TrainLauncher) -> None:
     assert "stopped" in markdown
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
 
 def test_endpoints_have_defaults_after_the_phase(launcher: TrainLauncher, cache: ModelCache) -> None:
     with gr.Blocks() as demo:
@@ -169,7 +163,7 @@ def test_train_endpoints_with_gradio_client(launcher: TrainLauncher, cache: Mode
 
     with gr.Blocks() as demo:
         build_train_tab(cache, gr.State("fresh:tiny"), launcher)
-    port = _free_port()
+    port = free_port()
     demo.queue().launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
     try:
         client = Client(f"http://127.0.0.1:{port}/", verbose=False)
@@ -190,14 +184,11 @@ def test_train_endpoints_with_gradio_client(launcher: TrainLauncher, cache: Mode
         demo.close()
 
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync", "--no-first-run"]
 
 
 @pytest.mark.browser
 @pytest.mark.slow
-@pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed (make test installs it)")
+@pytest.mark.skipif(CHROMIUM is None, reason=NO_CHROMIUM)
 def test_train_tab_in_chromium(launcher: TrainLauncher, cache: ModelCache, tmp_path: Path) -> None:
     """Start a run from the page, watch the timer bring its log and curves, stop it, use its checkpoint."""
     from playwright.sync_api import sync_playwright
@@ -209,7 +200,7 @@ def test_train_tab_in_chromium(launcher: TrainLauncher, cache: ModelCache, tmp_p
             show = gr.Button("Show the model key")
             show.click(lambda key: f"key: {key}", model_key, shown)
         build_train_tab(cache, model_key, launcher)
-    port = _free_port()
+    port = free_port()
     demo.queue().launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
     try:
         with sync_playwright() as p:

@@ -3,8 +3,6 @@ side view, streamed H.264 (or VP9) that decodes with the right frames, per-frame
 
 from __future__ import annotations
 
-import shutil
-
 import av
 import cv2
 import numpy as np
@@ -15,6 +13,7 @@ import trimesh
 from int_model.geometry import axis_angle_to_rotmat
 from int_model.pipeline.crops import CropSettings, CropTransform, crop_camera_to_full, default_focal_length
 from int_model.pipeline.run import FrameResult
+from tests.support import CHROMIUM, NO_CHROMIUM
 from viz.overlay import (
     VIDEO_CODECS,
     MeshSequenceSink,
@@ -146,14 +145,13 @@ def test_mesh_sequence_sink_writes_one_file_per_frame_with_people(body_model, st
     assert len(scene.geometry) == 2
 
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
                  "--autoplay-policy=no-user-gesture-required", "--allow-file-access-from-files"]
 
 
 @pytest.mark.browser
 @pytest.mark.slow
-@pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed (make test installs it)")
+@pytest.mark.skipif(CHROMIUM is None, reason=NO_CHROMIUM)
 def test_overlay_video_plays_in_chromium(body_model, standing, renderer, tmp_path):
     """Chromium decodes the overlay video: it reports the size and duration, plays to the end, and a frame drawn to
     a canvas shows the people."""
