@@ -100,15 +100,20 @@ def save_checkpoint(
     if model.config is None:
         raise CheckpointError("the model has no config; build it with build_model()")
     path = Path(path)
+    meta = dict(meta or {})
+    body = model.body_model
+    recorded: dict[str, Any] = {"body_model": body.identity, "body_model_fingerprint": list(body.fingerprint)}
+    if meta.get("body_model", body.identity) != body.identity and "body_model_fingerprint" not in meta:
+        del recorded["body_model_fingerprint"]  # meta names another body model, whose fingerprint is unknown
     payload = {
         "format": FORMAT,
         "version": VERSION,
         "config": model.config.to_dict(),
         "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
         "meta": {
-            "body_model": model.body_model.identity,
+            **recorded,
             "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-            **(meta or {}),
+            **meta,
         },
         "extra": extra or {},
     }
@@ -225,7 +230,7 @@ def load_checkpoint(
     model.load_state_dict(state, strict=True)
     warnings = []
     trained_with = meta.get("body_model")
-    if trained_with and trained_with != model.body_model.identity:
+    if not model.body_model.matches(trained_with, meta.get("body_model_fingerprint")):
         warnings.append(
             f"checkpoint trained with body model {trained_with}, running with {model.body_model.identity}: "
             "the pose is comparable, the shape space may not be"

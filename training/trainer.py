@@ -181,7 +181,8 @@ def initialise_from_checkpoint(model: IntModel, path: str | Path) -> InitReport:
     path = Path(path)
     data = read_checkpoint_file(path)
     if data.get("format") == FORMAT:
-        state, body = data["state_dict"], data.get("meta", {}).get("body_model")
+        meta = data.get("meta", {})
+        state, body, fingerprint = data["state_dict"], meta.get("body_model"), meta.get("body_model_fingerprint")
         theirs, ours = data.get("config", {}), model.config.to_dict()
         differ = sorted(k for k in set(theirs) | set(ours)
                         if k not in TEMPORAL_FIELDS and k != "variant" and theirs.get(k) != ours.get(k))
@@ -192,7 +193,7 @@ def initialise_from_checkpoint(model: IntModel, path: str | Path) -> InitReport:
         raw = data.get("state_dict", data.get("model", data))
         if not isinstance(raw, dict) or not is_public_int_state_dict(raw):
             raise CheckpointError(f"{path} is neither an INT Studio checkpoint nor a public INT checkpoint")
-        state, body = remap_public_int_state_dict(raw), None
+        state, body, fingerprint = remap_public_int_state_dict(raw), None, None
     own = model.state_dict()
     unexpected = sorted(set(state) - set(own))
     shapes = [f"{k}: checkpoint {tuple(state[k].shape)} vs model {tuple(own[k].shape)}"
@@ -205,7 +206,7 @@ def initialise_from_checkpoint(model: IntModel, path: str | Path) -> InitReport:
                                          ("missing", not_fresh)) if items]
         raise CheckpointError(f"{path} does not fit the model: {'; '.join(problems)}")
     model.load_state_dict(state, strict=False)
-    if body is not None and body != model.body_model.identity:
+    if not model.body_model.matches(body, fingerprint):
         log.warning("%s was trained with body model %s; this run uses %s", path, body, model.body_model.identity)
     return InitReport(path=path, loaded=len(state), fresh=tuple(missing), body_model=body)
 

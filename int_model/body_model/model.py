@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import SimpleNamespace
@@ -20,6 +20,11 @@ from .smpl_files import SMPL_DIR_ENV, SMPL_FILE_NAME, SMPL_KEYS, read_smpl_array
 
 BODY_KINDS = ("procedural", "smpl")
 SMPL_NUM_VERTICES = 6890  # the SMPL topology; smplx's landmark vertex ids refer to it
+#: Two body models whose fingerprints agree this closely (metres) are the same one. The identity hash rounds
+#: every array to 1e-5, so the float noise between two CPUs (AVX2 and AVX-512 builds of the same numpy code)
+#: flips a rounding somewhere among the millions of values and changes the hash; the fingerprint does not.
+FINGERPRINT_ATOL_M = 1e-4
+FINGERPRINT_DECIMALS = 6
 
 
 @dataclass(frozen=True)
@@ -106,6 +111,29 @@ class BodyModel(nn.Module):
 
     def extra_repr(self) -> str:
         return f"kind={self.kind}, identity={self.identity}, vertices={self.num_vertices}"
+
+    @functools.cached_property
+    def fingerprint(self) -> tuple[float, ...]:
+        """(11 * 24 * 3) values, metres: the rest-pose joints at beta = 0 and at +1 on each shape direction.
+
+        Checkpoints record it beside :attr:`identity` so that :meth:`matches` can tell the same body model
+        generated on another machine (other float noise, another hash) from a different one.
+        """
+        betas = torch.cat([torch.zeros(1, NUM_BETAS), torch.eye(NUM_BETAS)])
+        rotmat = torch.eye(3).expand(len(betas), NUM_JOINTS, 3, 3)
+        device = self.smpl.v_template.device
+        with torch.no_grad():
+            joints = self(rotmat.to(device), betas.to(device)).joints
+        return tuple(np.round(joints.double().cpu().numpy().ravel(), FINGERPRINT_DECIMALS).tolist())
+
+    def matches(self, identity: str | None, fingerprint: Sequence[float] | None = None) -> bool:
+        """Whether a recorded body model (a checkpoint's ``body_model`` and ``body_model_fingerprint``) is this
+        one: the same identity, or the same fingerprint within :data:`FINGERPRINT_ATOL_M`. Unknown (None) matches."""
+        if identity is None or identity == self.identity:
+            return True
+        if fingerprint is None or len(fingerprint) != len(self.fingerprint):
+            return False
+        return bool(np.allclose(fingerprint, self.fingerprint, rtol=0.0, atol=FINGERPRINT_ATOL_M))
 
     def forward(self, rotmat: torch.Tensor, betas: torch.Tensor) -> BodyOutput:
         """Pose the body.

@@ -38,6 +38,27 @@ def test_overwrite_is_atomic_and_readable(tmp_path, body_model):
     assert load_checkpoint(path, body_model=body_model).meta["step"] == 2
 
 
+
+def test_same_body_model_from_another_machine_is_recognised_by_its_fingerprint(tmp_path, body_model):
+    """Another CPU's float noise changes the identity hash but not the fingerprint: no warning then; a body
+    model that differs by a millimetre, or one recorded with no fingerprint, is warned about."""
+    model = build_model("tiny", body_model=body_model)
+    fingerprint = np.asarray(body_model.fingerprint)
+    assert fingerprint.shape == (11 * 24 * 3,) and np.ptp(fingerprint) > 0.1  # joints spread over the body
+    other = "procedural-v1:000000000000"
+    cases = {"noise": (fingerprint + 2e-6).tolist(), "1 mm": (fingerprint + 1e-3).tolist(), "none": None}
+    warnings = {}
+    for name, recorded in cases.items():
+        meta = {"body_model": other} | ({} if recorded is None else {"body_model_fingerprint": recorded})
+        path = save_checkpoint(tmp_path / f"{name.replace(' ', '')}.pt", model, meta=meta)
+        loaded = load_checkpoint(path, body_model=body_model)
+        assert loaded.meta["body_model"] == other
+        warnings[name] = loaded.warnings
+    assert warnings["noise"] == []
+    assert len(warnings["1 mm"]) == 1 and other in warnings["1 mm"][0]
+    assert len(warnings["none"]) == 1  # an unknown body model: its fingerprint was not made up from ours
+    assert "body_model_fingerprint" not in torch.load(tmp_path / "none.pt", weights_only=True)["meta"]
+
 # --- the public INT layout, written here by name (not through our remapping function) -------------------
 def _public_int_layout(state: dict[str, torch.Tensor], temporal_len: int | None = None) -> dict[str, torch.Tensor]:
     names = {
