@@ -53,7 +53,20 @@ def test_cpu_demo_phases_train_the_small_variant_on_synthetic_data() -> None:
         assert all(s.kind == "synthetic" and s.clips and s.frames for s in (*phase.data.train, *phase.data.val))
         assert phase.train.precision == "auto"
     assert phases[1].train.freeze == phases[2].train.freeze and "blocks." in phases[1].train.freeze
-    assert phases[2].optim.name == "sgd" and phases[2].loss.temporal == 600.0 and phases[2].loss.norm == 0.01
+    assert phases[2].optim.name == "sgd" and phases[2].loss.norm == 0.01
+    # The cpu-demo teaches smoothing from phase 2 on, with one weight in both phases (the paper: 0, then 600).
+    assert phases[0].loss.temporal == 0 and phases[1].loss.temporal == phases[2].loss.temporal > 0
+
+
+@pytest.mark.parametrize("phase", [2, 3])
+def test_whole_pose_baseline_is_trained_exactly_as_the_per_joint_model(phase: int) -> None:
+    ours = load_phase_config(CONFIGS / "cpu-demo" / f"phase{phase}.yaml").to_dict()
+    baseline = load_phase_config(CONFIGS / "cpu-demo" / f"whole-pose-phase{phase}.yaml").to_dict()
+    assert baseline["model"].pop("overrides") == {"temporal_mode": "whole_pose"} and ours["model"].pop("overrides") == {}
+    assert baseline.pop("init") == ours.pop("init").replace("phase2", "whole-pose-phase2")
+    for key in ("name", "description"):
+        baseline.pop(key), ours.pop(key)
+    assert baseline == ours
 
 
 def _base() -> dict:
