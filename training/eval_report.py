@@ -250,7 +250,7 @@ def _period_figures(records: list[dict[str, Any]], example: tuple[int, np.ndarra
     written.append(str(save_figure(fig, out_dir / "periods", formats=("png",))["png"]))
     if example is not None:
         index, matrix, true = example
-        title = f"Temporal attention of the left knee, test clip {index} (walk, true period {true:.1f} frames)"
+        title = f"Left knee, test clip {index}: walk, true period {true:.1f} frames"
         figure = temporal_matrix_figure(matrix, title=title)
         written.append(str(save_figure(figure, out_dir / "temporal_knee", formats=("png",))["png"]))
     return written
