@@ -5,12 +5,17 @@ Prints one JSON document: per variant and precision, frames per second, FLOPs pe
 peak measured in the same run for the same precision.
 
     python -m benchmarks.inference [--variants paper small] [--frames 16] [--repeats 3] [--device cpu]
+        [--layouts contiguous channels_last]
+
+Each variant is timed with the backbone's activations in the default (contiguous, NCHW) layout and in
+channels-last (NHWC), which oneDNN's bf16 convolutions may prefer.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import itertools
 import json
 import platform
 import time
@@ -83,6 +88,8 @@ def main() -> None:
                              "is emulated, single-threaded and ~50x slower: ask for it explicitly)")
     parser.add_argument("--frames", type=int, default=16, help="clip length T (one clip per call)")
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--layouts", nargs="+", default=["contiguous", "channels_last"],
+                        choices=["contiguous", "channels_last"], help="memory layouts of the input and the backbone")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     args = parser.parse_args()
 
@@ -97,12 +104,16 @@ def main() -> None:
         size = model.img_size
         frames = torch.randn(1, args.frames, 3, size, size, device=device)
         flops = model_flops_per_frame(model, frames)
-        for precision in args.precisions:
-            seconds = time_inference(model, frames, device, precision, args.repeats)
+        for layout, precision in itertools.product(args.layouts, args.precisions):
+            memory_format = torch.channels_last if layout == "channels_last" else torch.contiguous_format
+            model = model.to(memory_format=memory_format)
+            clip = frames.reshape(-1, 3, size, size).contiguous(memory_format=memory_format).reshape(frames.shape)
+            seconds = time_inference(model, clip, device, precision, args.repeats)
             fps = args.frames / seconds
             results.append({
                 "variant": variant,
                 "precision": precision,
+                "layout": layout,
                 "parameters": model.num_parameters(),
                 "img_size": size,
                 "frames_per_call": args.frames,
