@@ -370,3 +370,27 @@ def test_rotations_go_back_to_the_anatomical_angles_that_made_them() -> None:
     bent = np.zeros((24, 3))
     bent[4, 0] = -30.0  # left knee, hyper-extended
     assert range_excess(rotmat_to_angles(angles_to_rotmat(bent)))[4].sum() == pytest.approx(30.0)
+
+
+def test_a_shoulder_near_the_t_pose_is_not_read_as_twisted_out_of_range() -> None:
+    """At the T-pose the shoulder's x-z-x angles are in gimbal lock: a rotation 2 degrees from it once came back
+    as (77.8, 0.8, -79.5), 28 degrees outside the flexion range. It now reads as in range, close to the input."""
+    from scipy.spatial.transform import Rotation
+
+    from int_model.constants import SMPL_JOINT_NAMES
+    from training.synthetic.motions import angles_to_rotmat, range_excess, rotmat_to_angles
+
+    shoulder = SMPL_JOINT_NAMES.index("left_shoulder")
+    twisted = np.zeros((24, 3))
+    twisted[shoulder] = (77.8, 0.8, -79.5)  # what the demo model's prior read as
+    rotmat = angles_to_rotmat(twisted)
+    assert np.degrees(Rotation.from_matrix(rotmat[shoulder]).magnitude()) < 2.5  # it is nearly the T-pose
+    angles = rotmat_to_angles(rotmat)
+    assert range_excess(angles)[shoulder].sum() == 0.0
+    assert np.abs(angles[shoulder]).max() < 5.0
+    back = angles_to_rotmat(angles)[shoulder]
+    assert np.degrees(Rotation.from_matrix(back.T @ rotmat[shoulder]).magnitude()) < 2 * 0.8 + 0.1
+    # Far from the lock, an out-of-range shoulder still reads as out of range.
+    raised = np.zeros((24, 3))
+    raised[shoulder] = (80.0, -40.0, 0.0)  # flexed 30 degrees past the range, arm half down
+    assert range_excess(rotmat_to_angles(angles_to_rotmat(raised)))[shoulder].sum() == pytest.approx(30.0)

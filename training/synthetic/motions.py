@@ -196,7 +196,38 @@ def rotmat_to_angles(rotmat: np.ndarray) -> np.ndarray:
         excess = np.maximum(LOW[j] - candidates, 0.0) + np.maximum(candidates - HIGH[j], 0.0)
         distance = np.abs(candidates - NEUTRAL[j]).sum(-1)
         pick = np.lexsort((distance, excess.sum(-1)), axis=0)[0]  # (N,) 0 or 1
-        out[..., j, :] = candidates[pick, np.arange(candidates.shape[1])].reshape(*lead, 3)
+        chosen = candidates[pick, np.arange(candidates.shape[1])]
+        if axes[0] == axes[2]:
+            chosen = _rebalance_near_gimbal_lock(chosen, j)
+        out[..., j, :] = chosen.reshape(*lead, 3)
+    return out
+
+
+#: Below this middle angle (degrees) a proper Euler set (the shoulder's x-z-x) is near gimbal lock: only the sum
+#: of its outer angles is well defined, and the decomposition may split it into two large opposite angles.
+GIMBAL_LOCK_DEG = 5.0
+
+
+def _rebalance_near_gimbal_lock(angles: np.ndarray, joint: int) -> np.ndarray:
+    """Anatomical angles (N, 3) of a proper-Euler joint; where the middle angle is within
+    :data:`GIMBAL_LOCK_DEG` of 0 and the angles leave the joint's range, the outer angles' sum is split evenly
+    about the neutral pose instead, when that leaves the range by less. The rotation then moves by at most
+    about twice the middle angle (a shoulder 2 degrees from the T-pose is not 80 degrees twisted either way)."""
+    low, high, neutral = LOW[joint], HIGH[joint], NEUTRAL[joint]
+    excess = (np.maximum(low - angles, 0.0) + np.maximum(angles - high, 0.0)).sum(-1)
+    near = (np.abs(angles[:, 1]) < GIMBAL_LOCK_DEG) & (excess > 0)
+    if not near.any():
+        return angles
+    total = angles[near, 0] + angles[near, 2]
+    centre = neutral[0] + neutral[2]
+    total = centre + _wrap_deg(total - centre)
+    balanced = angles[near].copy()
+    balanced[:, 0] = neutral[0] + (total - centre) / 2
+    balanced[:, 2] = total - balanced[:, 0]
+    better = (np.maximum(low - balanced, 0.0) + np.maximum(balanced - high, 0.0)).sum(-1) < excess[near]
+    out = angles.copy()
+    rows = np.flatnonzero(near)[better]
+    out[rows] = balanced[better]
     return out
 
 
