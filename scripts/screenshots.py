@@ -20,7 +20,6 @@ LONG = 600_000  # ms: a step on a busy 2-core machine
 WIDTH, HEIGHT = 1400, 1200
 
 
-
 def _wait_drawn(locator, *, timeout_s: float = 90.0) -> None:
     """Poll an element's screenshot until it is not a flat picture (a 3D viewer that has drawn its mesh)."""
     import io

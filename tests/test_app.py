@@ -69,7 +69,6 @@ def test_unexpected_failures_are_reported_briefly(monkeypatch, cache):
 # --------------------------------------------------------------------------------------------- browser
 
 
-
 @pytest.fixture(scope="module")
 def served(tmp_path_factory):
     settings = Settings(output_root=tmp_path_factory.mktemp("app-outputs"), checkpoint=None)

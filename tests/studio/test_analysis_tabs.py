@@ -113,7 +113,6 @@ def test_an_image_model_has_no_temporal_attention(cache, windows, example, body_
         temporal_attention(cache, windows, example, None, f"checkpoint:{path}")
 
 
-
 def test_analysis_endpoints_with_gradio_client(tmp_path, example):
     from gradio_client import Client, handle_file
 

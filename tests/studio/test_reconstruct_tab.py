@@ -83,7 +83,6 @@ def test_nobody_in_the_picture_says_so(cache, tmp_path):
     assert load_results(downloads[0]).status == "no_person"
 
 
-
 def test_reconstruct_endpoint_with_gradio_client(tmp_path, example):
     from gradio_client import Client, handle_file
 

@@ -144,7 +144,6 @@ def test_start_follow_and_stop_a_tiny_run(launcher: TrainLauncher) -> None:
     assert "stopped" in markdown
 
 
-
 def test_endpoints_have_defaults_after_the_phase(launcher: TrainLauncher, cache: ModelCache) -> None:
     with gr.Blocks() as demo:
         build_train_tab(cache, gr.State("fresh:tiny"), launcher)
@@ -182,8 +181,6 @@ def test_train_endpoints_with_gradio_client(launcher: TrainLauncher, cache: Mode
             client.predict(api_name="/train_stop")
     finally:
         demo.close()
-
-
 
 
 @pytest.mark.browser

@@ -62,7 +62,8 @@ def test_cpu_demo_phases_train_the_small_variant_on_synthetic_data() -> None:
 def test_whole_pose_baseline_is_trained_exactly_as_the_per_joint_model(phase: int) -> None:
     ours = load_phase_config(CONFIGS / "cpu-demo" / f"phase{phase}.yaml").to_dict()
     baseline = load_phase_config(CONFIGS / "cpu-demo" / f"whole-pose-phase{phase}.yaml").to_dict()
-    assert baseline["model"].pop("overrides") == {"temporal_mode": "whole_pose"} and ours["model"].pop("overrides") == {}
+    assert baseline["model"].pop("overrides") == {"temporal_mode": "whole_pose"}
+    assert ours["model"].pop("overrides") == {}
     assert baseline.pop("init") == ours.pop("init").replace("phase2", "whole-pose-phase2")
     for key in ("name", "description"):
         baseline.pop(key), ours.pop(key)
