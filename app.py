@@ -14,7 +14,7 @@ import logging
 
 import gradio as gr
 
-from studio.common import ModelCache, Settings, forget_session
+from studio.common import ModelCache, Settings
 from studio.analysis import AnalysisCache
 from studio.attention_tab import build_attention_tab
 from studio.model_tab import build_model_tab
@@ -28,8 +28,9 @@ from training.launch import TrainLauncher
 def build_demo(settings: Settings | None = None) -> gr.Blocks:
     settings = settings or Settings()
     cache = ModelCache(settings)
+    cache.sessions.sweep()
     windows = AnalysisCache()
-    launcher = TrainLauncher(settings.runs_root, settings.data_root)
+    launcher = TrainLauncher(settings.runs_root, settings.data_root, checkpoint_roots=settings.checkpoint_roots)
     default_key = f"checkpoint:{settings.checkpoint}" if settings.checkpoint else "fresh:small"
 
     with gr.Blocks(title="INT Studio", delete_cache=(3600, 24 * 3600)) as demo:
@@ -45,7 +46,7 @@ def build_demo(settings: Settings | None = None) -> gr.Blocks:
         build_train_tab(cache, model_key, launcher)
 
         def on_unload(request: gr.Request):
-            forget_session(settings, request)
+            cache.sessions.forget(request)
 
         demo.load(on_show, inputs, outputs, api_name=False)
         demo.unload(on_unload)

@@ -14,7 +14,9 @@ from __future__ import annotations
 
 import datetime as _dt
 import os
+import pickle
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,7 +26,7 @@ import torch
 
 from .body_model import BodyModel
 from .config import IntConfig, get_config
-from .files import atomic_write
+from .files import OutsideRootError, atomic_write, inside_root
 from .model import IntModel, build_model
 
 FORMAT = "int-studio"
@@ -35,9 +37,45 @@ VERSION = 1
 DEMO_CHECKPOINT = Path(__file__).resolve().parent / "assets" / "int-small-synthetic.pt"
 
 
+#: File names a checkpoint may have (ours ``.pt``; the public code's ``.pth`` / ``.pth.tar``; others ``.ckpt``).
+CHECKPOINT_SUFFIXES = (".pt", ".pth", ".tar", ".ckpt")
+
+
 def demo_checkpoint() -> Path | None:
     """The shipped demo checkpoint, or None where this copy of INT Studio has none."""
     return DEMO_CHECKPOINT if DEMO_CHECKPOINT.is_file() else None
+
+
+def server_checkpoint(text: str | os.PathLike, roots: Sequence[str | os.PathLike]) -> Path:
+    """A checkpoint path that a client typed, as the file it names inside one of ``roots``.
+
+    A relative path is looked up under each root in turn (then under the working folder); whatever it names
+    must resolve (``..`` and symlinks followed) inside a root. A path outside every root gets the same
+    answer whether or not a file is there, so that clients cannot probe the server's files through it.
+    Raises :class:`CheckpointError` with a one-line message.
+    """
+    raw = str(text).strip()
+    path = Path(raw).expanduser()
+    shown = ", ".join(str(Path(r)) for r in roots) or "(none)"
+    if path.suffix.lower() not in CHECKPOINT_SUFFIXES:
+        raise CheckpointError(f"{path.name or raw!r} is not a checkpoint: expected a file ending in "
+                              f"{', '.join(CHECKPOINT_SUFFIXES)}")
+    candidates = [path] if path.is_absolute() else [*(Path(r) / path for r in roots), path]
+    inside = []
+    for candidate in candidates:
+        for root in roots:
+            try:
+                inside.append(inside_root(candidate, root, what="checkpoint"))
+                break
+            except OutsideRootError:
+                continue
+    if not inside:
+        raise CheckpointError(f"checkpoint paths on the server must lie in one of the checkpoint folders ({shown}); "
+                              "upload the file instead")
+    for resolved in inside:
+        if resolved.is_file():
+            return resolved
+    raise CheckpointError(f"no checkpoint {raw!r} in the checkpoint folders ({shown})")
 
 # Renames from the public INT code's parameter names to ours (prefix -> prefix), applied in order.
 PUBLIC_INT_RENAMES: tuple[tuple[str, str], ...] = (
@@ -129,9 +167,18 @@ def read_checkpoint_file(path: str | os.PathLike) -> dict[str, Any]:
     try:
         with torch.serialization.safe_globals(_NUMPY_SAFE_GLOBALS):
             data = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as exc:
+        # torch's own message suggests weights_only=False: the one thing never to do with a file of unknown origin.
+        if "unsupported global" in str(exc).lower():
+            raise CheckpointError(
+                f"{path.name} holds Python objects besides tensors and plain values, which could run code when "
+                "loaded, so INT Studio refuses it. Use a checkpoint written by INT Studio (save_checkpoint) or a "
+                "plain state_dict saved with torch.save") from exc
+        raise CheckpointError(f"{path.name} is not a PyTorch checkpoint (damaged, or a plain pickle or another kind "
+                              "of file): choose a .pt file written by INT Studio or the public INT code") from exc
     except Exception as exc:  # noqa: BLE001 - a corrupt file can fail in many ways inside torch.load
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise CheckpointError(f"{path.name} is not a readable PyTorch checkpoint ({first})") from exc
+        raise CheckpointError(f"{path.name} is not a PyTorch checkpoint (damaged or of another kind): choose "
+                              "a .pt file written by INT Studio or the public INT code") from exc
     if not isinstance(data, dict):
         raise CheckpointError(f"{path.name} holds a {type(data).__name__}, not a checkpoint dict")
     return data

@@ -32,3 +32,23 @@ def atomic_write(path: str | os.PathLike, write: Callable[[BinaryIO], object], *
         Path(tmp).unlink(missing_ok=True)
         raise
     return path
+
+
+class OutsideRootError(ValueError):
+    """A path built from a request resolves outside the folder it must stay in."""
+
+
+def inside_root(path: str | os.PathLike, root: str | os.PathLike, *, what: str = "path",
+                root_name: str | None = None) -> Path:
+    """``path`` (relative: to ``root``) with every ``..`` and symlink resolved, required to lie inside ``root``.
+
+    The one check for every path that comes from a client, a config or a file (session folders, dataset paths,
+    server checkpoint paths, run names): reading, writing or deleting goes through the returned path only.
+    Raises :class:`OutsideRootError` (a ``ValueError``) naming ``what`` and the root, never what lies outside.
+    """
+    root_path = Path(root).expanduser().resolve()
+    candidate = Path(path).expanduser()
+    resolved = (candidate if candidate.is_absolute() else root_path / candidate).resolve()
+    if not resolved.is_relative_to(root_path):
+        raise OutsideRootError(f"{what} {str(path)!r} is outside {root_name or 'its folder'} {root_path}")
+    return resolved

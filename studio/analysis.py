@@ -19,7 +19,7 @@ from int_model.pipeline.run import RunSettings, run_pipeline
 from int_model.pipeline.media import MediaLimits, open_media
 from viz.report import ClipWindow, ModelRun, ReportSettings, read_window, run_model
 
-from .common import ModelCache, UserError, session_dir
+from .common import ModelCache, UserError
 
 #: Analysed windows kept in memory (each holds its frames and attention maps: a few tens of MB at most).
 MAX_CACHED_WINDOWS = 4
@@ -55,7 +55,7 @@ def clip_results(cache: ModelCache, media: Any, run_dir: str | None, model_key: 
     if source is None:
         raise UserError("reconstruct a clip in the Reconstruct tab first (or pass an image or clip to this endpoint)")
     model, info = cache.get(model_key)
-    out = session_dir(cache.settings, request) / f"analysis-{time.strftime('%Y%m%d-%H%M%S')}-{time.time_ns() % 10**6:06d}"
+    out = cache.sessions.folder(request) / f"analysis-{time.strftime('%Y%m%d-%H%M%S')}-{time.time_ns() % 10**6:06d}"
     reader = open_media(source, limits=MediaLimits(max_frames=cache.settings.max_frames,
                                                    max_duration_s=cache.settings.max_duration_s))
 

@@ -11,14 +11,19 @@ import os
 import shutil
 import tempfile
 import threading
+import time
 import traceback
+import uuid
 from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import gradio as gr
 
 from int_model import CheckpointError, IntModel, build_model, demo_checkpoint, load_body_model, load_checkpoint
+from int_model.checkpoint import CHECKPOINT_SUFFIXES, DEMO_CHECKPOINT, server_checkpoint
+from int_model.files import inside_root
 from int_model.pipeline.boxes import BoxFileError
 from int_model.pipeline.detection import DetectorUnavailable
 from int_model.pipeline.media import MediaError
@@ -27,12 +32,15 @@ from viz import RendererUnavailable
 log = logging.getLogger("int_studio.app")
 
 FRESH_VARIANTS = ("small", "paper", "tiny")
-CHECKPOINT_SUFFIXES = (".pt", ".pth", ".tar", ".ckpt")
+#: The project's own checkpoint folder (the evidence checkpoints of the README's results table).
+PROJECT_CHECKPOINTS = Path(__file__).resolve().parents[1] / "checkpoints"
 MAX_CACHED_MODELS = 3
 #: Sessions whose heavy work (reconstruct, attention) may run at the same time; later ones queue.
 SESSIONS_AT_ONCE = 2
 #: The concurrency group those events share (one limit for all of them, not one per event).
 HEAVY_WORK = "heavy-work"
+#: Session folders that an earlier app process left behind are removed at start-up after this long.
+SESSION_MAX_AGE_S = 24 * 3600.0
 
 
 @dataclass(frozen=True)
@@ -51,6 +59,20 @@ class Settings:
     # generated into it) and the folder the run folders go to.
     data_root: Path = Path(os.environ.get("INT_DATA_ROOT", "data"))
     runs_root: Path = Path(os.environ.get("INT_RUNS_ROOT", "runs"))
+    # More folders whose checkpoints a client may name by a server path (os.pathsep-separated).
+    extra_checkpoint_dirs: tuple[str, ...] = tuple(
+        p for p in os.environ.get("INT_CHECKPOINT_DIRS", "").split(os.pathsep) if p.strip())
+
+    @property
+    def checkpoint_roots(self) -> tuple[Path, ...]:
+        """The folders a server checkpoint path may point into: the runs, the project's checkpoints, the
+        shipped demo model's folder and ``INT_CHECKPOINT_DIRS``; nothing else on the server can be named."""
+        return (Path(self.runs_root), PROJECT_CHECKPOINTS, DEMO_CHECKPOINT.parent,
+                *(Path(p).expanduser() for p in self.extra_checkpoint_dirs))
+
+    def server_checkpoint(self, text: str) -> Path:
+        """A checkpoint path typed by a client, inside :attr:`checkpoint_roots` (CheckpointError otherwise)."""
+        return server_checkpoint(text, self.checkpoint_roots)
 
 
 class UserError(Exception):
@@ -59,6 +81,14 @@ class UserError(Exception):
 
 USER_ERRORS = (UserError, CheckpointError, FileNotFoundError, ValueError, RendererUnavailable, MediaError, BoxFileError,
                DetectorUnavailable)
+
+
+def uploaded_checkpoint(upload: Any) -> Path:
+    """The path of an uploaded checkpoint file (Gradio's copy), after a look at its name."""
+    path = Path(upload if isinstance(upload, str) else upload.name)
+    if path.suffix.lower() not in CHECKPOINT_SUFFIXES:
+        raise UserError(f"{path.name} is not a checkpoint: expected a file ending in {', '.join(CHECKPOINT_SUFFIXES)}")
+    return path
 
 
 def handler(fn):
@@ -81,11 +111,14 @@ def handler(fn):
 
 
 class ModelCache:
-    """The few most recently used models, shared by all sessions (models are read-only once loaded)."""
+    """The few most recently used models, shared by all sessions (models are read-only once loaded), and the
+    sessions' output folders."""
 
     def __init__(self, settings: Settings, capacity: int = MAX_CACHED_MODELS) -> None:
         self.settings = settings
         self.capacity = capacity
+        #: The sessions' output folders (the tabs write only there).
+        self.sessions = SessionFolders(settings.output_root)
         self._models: OrderedDict[str, tuple[IntModel, dict]] = OrderedDict()
         self._lock = threading.Lock()
 
@@ -110,13 +143,61 @@ class ModelCache:
             return model, info
 
 
-def session_dir(settings: Settings, request: gr.Request | None) -> Path:
-    name = getattr(request, "session_hash", None) or "shared"
-    path = settings.output_root / "sessions" / name
-    path.mkdir(parents=True, exist_ok=True)
-    return path
+class SessionFolders:
+    """Each browser or API session's output folder, named by the server, never by the client.
+
+    Gradio's ``session_hash`` is chosen by the client (any string, ``..`` included), so it only looks up a folder
+    name made here (a random hex id); every folder is resolved through :func:`int_model.files.inside_root`, and
+    :meth:`forget` deletes only a folder this object created for that session.
+    """
+
+    def __init__(self, root: Path, *, max_age_s: float = SESSION_MAX_AGE_S) -> None:
+        self.root = Path(root) / "sessions"
+        self.max_age_s = max_age_s
+        self._names: dict[str, str] = {}
+        self._lock = threading.Lock()
+
+    def folder(self, request: gr.Request | None) -> Path:
+        """The session's folder (created on first use)."""
+        key = _session_key(request)
+        with self._lock:
+            name = self._names.get(key)
+            if name is None:
+                name = self._names[key] = uuid.uuid4().hex
+        path = inside_root(name, self.root, what="session folder", root_name="the sessions folder")
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+
+    def forget(self, request: gr.Request | None) -> bool:
+        """Delete the closed session's folder, if this object made one for it; True when something was deleted."""
+        key = _session_key(request)
+        with self._lock:
+            name = self._names.pop(key, None)
+        if name is None:
+            return False
+        path = inside_root(name, self.root, what="session folder", root_name="the sessions folder")
+        if path.is_symlink() or not path.is_dir():
+            return False
+        shutil.rmtree(path, ignore_errors=True)
+        return True
+
+    def sweep(self, *, now: float | None = None) -> list[Path]:
+        """Delete folders left by an earlier app process (not touched for ``max_age_s``); returns them."""
+        if not self.root.is_dir():
+            return []
+        now = time.time() if now is None else now
+        with self._lock:
+            live = set(self._names.values())
+        removed = []
+        for path in self.root.iterdir():
+            if path.name in live or path.is_symlink() or not path.is_dir():
+                continue
+            if now - path.stat().st_mtime > self.max_age_s:
+                shutil.rmtree(path, ignore_errors=True)
+                removed.append(path)
+        return removed
 
 
-def forget_session(settings: Settings, request: gr.Request) -> None:
-    """Delete a closed session's output folder."""
-    shutil.rmtree(session_dir(settings, request), ignore_errors=True)
+def _session_key(request: gr.Request | None) -> str:
+    # Calls without a request (tests, scripts) share one folder; the key is only ever a dictionary key.
+    return str(getattr(request, "session_hash", None) or "")

@@ -12,7 +12,7 @@ from int_model import IntModel
 from viz import export_mesh
 from viz.priors import prior_mesh
 
-from .common import CHECKPOINT_SUFFIXES, FRESH_VARIANTS, ModelCache, UserError, handler, session_dir
+from .common import CHECKPOINT_SUFFIXES, FRESH_VARIANTS, ModelCache, UserError, handler, uploaded_checkpoint
 
 
 def model_card(model: IntModel, info: dict) -> str:
@@ -64,26 +64,23 @@ def show_model(cache: ModelCache, key: str, keep_orientation: bool, request: gr.
     model, info = cache.get(key)
     prior = prior_mesh(model, keep_orientation=keep_orientation)
     name = f"prior-{hashlib.sha1(f'{key}|{keep_orientation}'.encode()).hexdigest()[:12]}.glb"
-    glb = export_mesh(session_dir(cache.settings, request) / name, prior.vertices, prior.faces)
+    glb = export_mesh(cache.sessions.folder(request) / name, prior.vertices, prior.faces)
     return model_card(model, info), str(glb), joint_angle_figure(prior.joint_names, prior.joint_angles_deg), key
 
 
 @handler
 def choose_model(cache: ModelCache, upload, path_text: str | None, variant: str, keep_orientation: bool,
                  request: gr.Request | None = None):
-    """An uploaded checkpoint, else a server path, else a fresh model of ``variant``."""
+    """An uploaded checkpoint, else a server path (inside the checkpoint folders), else a fresh model of
+    ``variant``."""
     if upload is not None:
-        path = Path(upload if isinstance(upload, str) else upload.name)
+        path = uploaded_checkpoint(upload)
     elif path_text and path_text.strip():
-        path = Path(path_text.strip()).expanduser()
+        path = cache.settings.server_checkpoint(path_text)
     else:
         if variant not in FRESH_VARIANTS:
             raise UserError(f"unknown variant {variant!r}; choose one of {', '.join(FRESH_VARIANTS)}")
         return show_model(cache, f"fresh:{variant}", keep_orientation, request)
-    if path.suffix.lower() not in CHECKPOINT_SUFFIXES:
-        raise UserError(f"{path.name} is not a checkpoint: expected a file ending in {', '.join(CHECKPOINT_SUFFIXES)}")
-    if not path.is_file():
-        raise UserError(f"no checkpoint at {path}")
     return show_model(cache, f"checkpoint:{path.resolve()}", keep_orientation, request)
 
 

@@ -19,7 +19,7 @@ from viz import export_mesh
 from viz import figures as F
 from viz.priors import fresh_model, joint_token_similarity, prior_mesh, render_prior
 
-from .common import CHECKPOINT_SUFFIXES, FRESH_VARIANTS, ModelCache, UserError, handler, session_dir
+from .common import CHECKPOINT_SUFFIXES, FRESH_VARIANTS, ModelCache, UserError, handler, uploaded_checkpoint
 
 FRESH_CHOICE = "fresh tokens (same variant, untrained)"
 RENDER_SIZE = 256
@@ -31,21 +31,17 @@ def _label(key: str, info: dict) -> str:
     return f"untrained {key.partition(':')[2]}"
 
 
-def _compare_key(compare: str | None, upload: Any) -> str | None:
+def _compare_key(cache: ModelCache, compare: str | None, upload: Any) -> str | None:
     """The ModelCache key of the model shown beside the session's (None: fresh tokens)."""
     if upload is not None:
-        path = Path(upload if isinstance(upload, str) else upload.name)
+        path = uploaded_checkpoint(upload)
     elif compare and compare.strip() and compare != FRESH_CHOICE:
         text = compare.strip()
         if text in FRESH_VARIANTS:
             return f"fresh:{text}"
-        path = Path(text).expanduser()
+        path = cache.settings.server_checkpoint(text)
     else:
         return None
-    if path.suffix.lower() not in CHECKPOINT_SUFFIXES:
-        raise UserError(f"{path.name} is not a checkpoint: expected a file ending in {', '.join(CHECKPOINT_SUFFIXES)}")
-    if not path.is_file():
-        raise UserError(f"no checkpoint at {path}")
     return f"checkpoint:{path.resolve()}"
 
 
@@ -64,7 +60,7 @@ def token_priors(cache: ModelCache, model_key: str, compare: str | None = FRESH_
     """Renders, two 3D priors, angle and similarity figures and a plausibility table for the session's model and
     the model it is compared with (fresh tokens by default, or another checkpoint / fresh variant)."""
     model, info = cache.get(model_key)
-    other_key = _compare_key(compare, upload)
+    other_key = _compare_key(cache, compare, upload)
     if other_key is None:
         other, other_label = fresh_model(model), "fresh tokens"
     else:
@@ -76,7 +72,7 @@ def token_priors(cache: ModelCache, model_key: str, compare: str | None = FRESH_
     models = {label: model, other_label: other}
     priors = {name: prior_mesh(m, keep_orientation=keep_orientation) for name, m in models.items()}
 
-    out = session_dir(cache.settings, request)
+    out = cache.sessions.folder(request)
     digest = hashlib.sha1(f"{model_key}|{other_key}|{keep_orientation}".encode()).hexdigest()[:12]
     glbs = [str(export_mesh(out / f"prior-{digest}-{i}.glb", p.vertices, p.faces)) for i, p in enumerate(priors.values())]
     # Renders always upright (a fresh prior's root rotation is arbitrary, which hides the body pose).

@@ -25,7 +25,7 @@ from viz.figures import rotation_curves_figure
 from viz.overlay import MeshSequenceSink, OverlaySettings, OverlayVideoSink
 from viz.temporal import joint_angle_curves
 
-from .common import HEAVY_WORK, SESSIONS_AT_ONCE, ModelCache, Settings, UserError, handler, session_dir
+from .common import HEAVY_WORK, SESSIONS_AT_ONCE, ModelCache, Settings, UserError, handler
 
 EXAMPLES_DIR = Path(__file__).resolve().parent / "examples"
 #: Joints drawn in the angle curves (hips, knees, shoulders, elbows).
@@ -113,7 +113,7 @@ def reconstruct(cache: ModelCache, media: Any, model_key: str, detector: str = D
     if window < 2:
         raise UserError("the temporal window must be at least 2 frames")
     model, info = cache.get(model_key)
-    run_dir = session_dir(cache.settings, request) / f"run-{time.strftime('%Y%m%d-%H%M%S')}-{time.time_ns() % 10**6:06d}"
+    run_dir = cache.sessions.folder(request) / f"run-{time.strftime('%Y%m%d-%H%M%S')}-{time.time_ns() % 10**6:06d}"
     reader = open_media(source, limits=_limits(cache.settings))  # MediaError: a clear message, nothing written
     box_path = None if boxes is None else str(boxes if isinstance(boxes, str) else boxes.name)
     run_settings = RunSettings(detector=detector, boxes=box_path,

@@ -190,6 +190,7 @@ def use_checkpoint(cache: ModelCache, key: str | None):
     """Make checkpoint ``key`` (``checkpoint:<path>``) the model of the other tabs; returns (key, confirmation)."""
     if not key or not str(key).startswith("checkpoint:"):
         raise UserError("choose a checkpoint of a run first (Refresh lists the newest)")
+    key = f"checkpoint:{cache.settings.server_checkpoint(str(key).removeprefix('checkpoint:'))}"
     _, info = cache.get(key)  # a clear message now if it does not load
     meta = info["meta"]
     trained = ", ".join(f"{k} {meta[k]}" for k in ("phase", "step", "epoch") if k in meta)

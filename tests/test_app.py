@@ -17,7 +17,8 @@ from tests.support import CHROMIUM, CHROMIUM_ARGS, NO_CHROMIUM, free_port
 
 @pytest.fixture
 def cache(tmp_path):
-    return ModelCache(Settings(output_root=tmp_path / "outputs", checkpoint=None))
+    return ModelCache(Settings(output_root=tmp_path / "outputs", checkpoint=None, runs_root=tmp_path / "runs",
+                               data_root=tmp_path / "data"))
 
 
 def test_module_level_demo_is_a_blocks_app():
@@ -33,7 +34,7 @@ def test_fresh_model_card_mesh_and_angles(cache):
 
 
 def test_checkpoint_card_shows_phase_and_metrics(cache, tmp_path, body_model):
-    path = save_checkpoint(tmp_path / "m.pt", build_model("tiny", body_model=body_model),
+    path = save_checkpoint(tmp_path / "runs" / "m.pt", build_model("tiny", body_model=body_model),
                            meta={"phase": 1, "metrics": {"pa_mpjpe": 88.25}})
     card, glb, _, key = model_tab.choose_model(cache, None, str(path), "small", True, None)
     assert key == f"checkpoint:{path.resolve()}"
@@ -45,16 +46,28 @@ def test_checkpoint_card_shows_phase_and_metrics(cache, tmp_path, body_model):
     "name, content, message",
     [
         ("notes.txt", b"hello", "is not a checkpoint"),
-        ("broken.pt", b"\x00garbage", "not a readable PyTorch checkpoint"),
+        ("broken.pt", b"\x00garbage", "is not a PyTorch checkpoint"),
     ],
 )
 def test_bad_checkpoints_give_a_message_not_a_traceback(cache, tmp_path, name, content, message):
-    path = tmp_path / name
+    path = tmp_path / "runs" / name
+    path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(content)
     with pytest.raises(gr.Error, match=message):
         model_tab.choose_model(cache, None, str(path), "tiny", False, None)
-    with pytest.raises(gr.Error, match="no checkpoint at"):
-        model_tab.choose_model(cache, None, str(tmp_path / "missing.pt"), "tiny", False, None)
+    with pytest.raises(gr.Error, match="no checkpoint 'missing.pt' in the checkpoint folders"):
+        model_tab.choose_model(cache, None, "missing.pt", "tiny", False, None)
+
+
+def test_server_paths_outside_the_checkpoint_folders_are_refused_alike(cache, tmp_path):
+    """No oracle: a file that exists outside the folders gets the same answer as one that does not."""
+    (tmp_path / "secret.pt").write_bytes(b"\x00")
+    answers = []
+    for path in (tmp_path / "secret.pt", tmp_path / "absent.pt"):
+        with pytest.raises(gr.Error) as info:
+            model_tab.choose_model(cache, None, str(path), "tiny", False, None)
+        answers.append(str(info.value).replace(path.name, "NAME"))
+    assert answers[0] == answers[1] and "must lie in one of the checkpoint folders" in answers[0]
 
 
 def test_unexpected_failures_are_reported_briefly(monkeypatch, cache):

@@ -47,7 +47,8 @@ from typing import Any
 
 import yaml
 
-from int_model.files import atomic_write
+from int_model.checkpoint import CheckpointError, server_checkpoint
+from int_model.files import OutsideRootError, atomic_write, inside_root
 
 from .data import DATABASE_DIR, SYNTHETIC_DIR, THREEDPW_DIR, batch_counts
 from .phases import ConfigError, PhaseConfig, load_phase_config
@@ -64,7 +65,6 @@ LAUNCH_FILE = "launch.json"
 LOG_FILE = "train.log"
 CONFIG_FILE = "config.yaml"  # the resolved config the trainer writes into the run folder
 CHECKPOINT_FILES = (FINAL, LAST)
-CHECKPOINT_SUFFIXES = (".pt", ".pth", ".tar", ".ckpt")
 #: What a run can be: ``running``; ``finished`` (final.pt); ``stopped`` (by a signal, resumable when it has
 #: last.pt); ``failed`` (a non-zero exit status); ``incomplete`` (a folder without an outcome, e.g. the app
 #: died while it ran).
@@ -137,12 +137,11 @@ def phase_config_path(config_set: str, phase: int, configs_root: str | os.PathLi
 
 
 def inside(path: str | os.PathLike, root: Path, what: str) -> Path:
-    """``path`` (relative: to ``root``) resolved, and required to lie inside ``root``."""
-    candidate = Path(path).expanduser()
-    resolved = (candidate if candidate.is_absolute() else root / candidate).resolve()
-    if not resolved.is_relative_to(root.resolve()):
-        raise LaunchError(f"{what} {str(path)!r} is outside the data root {root}")
-    return resolved
+    """``path`` (relative: to ``root``) resolved (symlinks too), and required to lie inside the data root."""
+    try:
+        return inside_root(path, root, what=what, root_name="the data root")
+    except OutsideRootError as exc:
+        raise LaunchError(str(exc)) from None
 
 
 def dataset_from_path(path: str | os.PathLike, data_root: Path) -> dict[str, Any]:
@@ -640,13 +639,17 @@ class TrainLauncher:
         configs_root: the phase files (``configs/``).
         python: the interpreter that runs the trainer.
         env: extra environment variables for the training processes.
+        checkpoint_roots: folders besides the runs root that an init checkpoint may be taken from (a path
+            elsewhere is refused, whether or not a file is there).
         stop_timeout: seconds :meth:`stop` waits for the run to save ``last.pt`` before killing it.
     """
 
     def __init__(self, runs_root: str | os.PathLike, data_root: str | os.PathLike, *,
                  configs_root: str | os.PathLike = DEFAULT_CONFIGS, python: str = sys.executable,
-                 env: Mapping[str, str] | None = None, stop_timeout: float = DEFAULT_STOP_TIMEOUT) -> None:
+                 env: Mapping[str, str] | None = None, checkpoint_roots: Sequence[str | os.PathLike] = (),
+                 stop_timeout: float = DEFAULT_STOP_TIMEOUT) -> None:
         self.runs_root = Path(runs_root).expanduser().resolve()
+        self.checkpoint_roots = (self.runs_root, *(Path(r).expanduser().resolve() for r in checkpoint_roots))
         self.data_root = Path(data_root).expanduser().resolve()
         self.configs_root = Path(configs_root).resolve()
         self.python = python
@@ -744,14 +747,10 @@ class TrainLauncher:
         needs one and there is none."""
         if request.init is not None and str(request.init).strip():
             text = str(request.init).strip().removeprefix("checkpoint:")
-            path = Path(text).expanduser()
-            path = (path if path.is_absolute() else self.runs_root / path).resolve()
-            if path.suffix.lower() not in CHECKPOINT_SUFFIXES:
-                raise LaunchError(f"init checkpoint {text!r} is not a checkpoint file "
-                                  f"({', '.join(CHECKPOINT_SUFFIXES)})")
-            if not path.is_file():
-                raise LaunchError(f"init checkpoint not found: {path}")
-            return path
+            try:
+                return server_checkpoint(text, self.checkpoint_roots)
+            except CheckpointError as exc:
+                raise LaunchError(f"init checkpoint: {exc}") from None
         if config.init is None:
             return None
         default = Path(os.path.normpath(out / config.init))
@@ -876,8 +875,11 @@ class TrainLauncher:
     def _run_folder(self, name: str) -> Path:
         if not name or not str(name).strip():
             raise LaunchError("choose a run first")
-        out = (self.runs_root / str(name).strip()).resolve()
-        if not out.is_relative_to(self.runs_root) or out == self.runs_root:
+        try:
+            out = inside_root(str(name).strip(), self.runs_root, what="run", root_name="the runs root")
+        except OutsideRootError as exc:
+            raise LaunchError(str(exc)) from None
+        if out == self.runs_root:
             raise LaunchError(f"run {name!r} is not a folder under the runs root {self.runs_root}")
         if not out.is_dir():
             raise LaunchError(f"no run {name!r} under {self.runs_root}")

@@ -29,6 +29,7 @@ from tqdm.contrib.logging import logging_redirect_tqdm
 from int_model import CheckpointError, build_model
 
 from .data import build_train_data, build_val_loader, prepare_data
+from .launch import LaunchError, check_data
 from .phases import ConfigError, PhaseConfig, load_phase_config
 from .trainer import (
     LAST,
@@ -94,6 +95,8 @@ def run(args: argparse.Namespace, ctx: DistContext) -> str:
         raise CheckpointError(f"init checkpoint not found: {start} (run the previous phase first, or pass "
                               "--init CKPT)")
     root = args.data_root or Path(config.data.root)
+    # The app's rule for every dataset path: inside the data root (symlinks resolved), present or generated.
+    check_data(config, root, source=str(args.config))
     if ctx.local_rank == 0:
         prepare_data(config.data, root=root)  # generates missing synthetic datasets (cached for later runs)
     ctx.barrier()
@@ -146,7 +149,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         with logging_redirect_tqdm():
             run(args, ctx)
         return 0
-    except (ConfigError, CheckpointError, FileNotFoundError) as exc:
+    except (ConfigError, CheckpointError, FileNotFoundError, LaunchError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except NonFiniteLossError:

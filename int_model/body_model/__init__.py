@@ -8,7 +8,7 @@ from .procedural import (
     proportions_for_betas,
     shaped_rest_joints,
 )
-from .smpl_files import RefusedGlobalError, read_smpl_arrays, restricted_load
+from .smpl_files import RefusedGlobalError, allowed_global, read_smpl_arrays, restricted_load
 
 __all__ = [
     "SHAPE_NAMES",
@@ -21,5 +21,6 @@ __all__ = [
     "proportions_for_betas",
     "read_smpl_arrays",
     "restricted_load",
+    "allowed_global",
     "shaped_rest_joints",
 ]

@@ -9,6 +9,7 @@ any global outside a short allow-list, so a pickle cannot run code on load.
 from __future__ import annotations
 
 import builtins
+import functools
 import io
 import os
 import pickle
@@ -110,30 +111,39 @@ def _copyreg_reconstructor(cls: type, base: type, state: Any) -> Any:
     return object.__new__(cls)
 
 
+def allowed_global(module: str, name: str, *, what: str = "the SMPL file") -> Any:
+    """The object a restricted pickle may name as ``module.name`` (chumpy classes -> :class:`ChumpyArray`);
+    :class:`RefusedGlobalError` for anything else."""
+    if module in _CHUMPY_MODULES or module.startswith("chumpy."):
+        return ChumpyArray
+    try:
+        return _ALLOWED_GLOBALS()[(module, name)]
+    except KeyError:
+        raise RefusedGlobalError(
+            f"refusing to load global {module}.{name} from {what}: only numpy arrays, scipy sparse matrices, "
+            "chumpy arrays and plain Python values are allowed"
+        ) from None
+
+
+_ALLOWED_GLOBALS = functools.cache(_allowed_globals)
+
+
 class RestrictedUnpickler(pickle.Unpickler):
     """Unpickler for SMPL files: chumpy -> :class:`ChumpyArray`, numpy/scipy/builtins from an allow-list."""
 
-    def __init__(self, file: Any, **kwargs: Any) -> None:
+    def __init__(self, file: Any, *, what: str = "the SMPL file", **kwargs: Any) -> None:
         kwargs.setdefault("encoding", "latin1")
         super().__init__(file, **kwargs)
-        self._allowed = _allowed_globals()
+        self.what = what
 
     def find_class(self, module: str, name: str) -> Any:
-        if module in _CHUMPY_MODULES or module.startswith("chumpy."):
-            return ChumpyArray
-        try:
-            return self._allowed[(module, name)]
-        except KeyError:
-            raise RefusedGlobalError(
-                f"refusing to load global {module}.{name} from the SMPL file: only numpy arrays, scipy sparse "
-                "matrices and chumpy arrays are allowed"
-            ) from None
+        return allowed_global(module, name, what=self.what)
 
 
-def restricted_load(data: bytes | Any) -> Any:
+def restricted_load(data: bytes | Any, *, what: str = "the SMPL file") -> Any:
     """Unpickle ``data`` (bytes or a binary file) with :class:`RestrictedUnpickler`."""
     handle = io.BytesIO(data) if isinstance(data, (bytes, bytearray)) else data
-    return RestrictedUnpickler(handle).load()
+    return RestrictedUnpickler(handle, what=what).load()
 
 
 def to_numpy(value: Any) -> np.ndarray:

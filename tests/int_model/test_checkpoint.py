@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from int_model import CheckpointError, build_model, load_checkpoint, save_checkpoint
-from int_model.checkpoint import remap_public_int_state_dict
+from int_model.checkpoint import remap_public_int_state_dict, server_checkpoint
 
 
 def _clip(size: int, t: int = 2, seed: int = 0) -> torch.Tensor:
@@ -151,7 +151,7 @@ def test_unreadable_and_foreign_files_give_clear_errors(tmp_path, body_model):
         load_checkpoint(tmp_path / "nope.pt")
     junk = tmp_path / "junk.pt"
     junk.write_bytes(b"this is not a checkpoint")
-    with pytest.raises(CheckpointError, match="not a readable PyTorch checkpoint"):
+    with pytest.raises(CheckpointError, match="is not a PyTorch checkpoint .damaged"):
         load_checkpoint(junk)
     other = tmp_path / "other.pt"
     torch.save({"state_dict": {"fc.weight": torch.zeros(2)}}, other)
@@ -166,9 +166,36 @@ class _Evil:
         return (os.system, ("echo pwned",))
 
 
-def test_a_pickle_with_code_is_refused(tmp_path):
+@pytest.mark.parametrize("writer", ["pickle", "torch.save"])
+def test_a_pickle_with_code_is_refused_in_our_words(tmp_path, writer):
     path = tmp_path / "evil.pt"
-    with open(path, "wb") as handle:
-        pickle.dump({"state_dict": _Evil()}, handle)
-    with pytest.raises(CheckpointError, match="not a readable PyTorch checkpoint"):
+    if writer == "pickle":
+        with open(path, "wb") as handle:
+            pickle.dump({"state_dict": _Evil()}, handle)
+        expected = "is not a PyTorch checkpoint"
+    else:
+        torch.save({"state_dict": _Evil()}, path)
+        expected = "could run code when loaded, so INT Studio refuses it"
+    with pytest.raises(CheckpointError, match=expected) as info:
         load_checkpoint(path)
+    # torch's own message advises weights_only=False: the one advice a user must never follow.
+    assert "weights_only" not in str(info.value) and "will likely succeed" not in str(info.value)
+
+
+def test_server_checkpoint_paths_stay_in_their_folders(tmp_path):
+    runs = tmp_path / "runs"
+    ckpt = runs / "a" / "final.pt"
+    ckpt.parent.mkdir(parents=True)
+    ckpt.write_bytes(b"x")
+    (tmp_path / "secret.pt").write_bytes(b"x")
+    (runs / "link").symlink_to(tmp_path)
+    assert server_checkpoint("a/final.pt", [runs]) == ckpt.resolve()
+    assert server_checkpoint(str(ckpt), [runs]) == ckpt.resolve()
+    outside = "must lie in one of the checkpoint folders"
+    for text in (str(tmp_path / "secret.pt"), "../secret.pt", "link/secret.pt", str(tmp_path / "absent.pt")):
+        with pytest.raises(CheckpointError, match=outside):
+            server_checkpoint(text, [runs])
+    with pytest.raises(CheckpointError, match="no checkpoint 'a/other.pt' in the checkpoint folders"):
+        server_checkpoint("a/other.pt", [runs])
+    with pytest.raises(CheckpointError, match="is not a checkpoint: expected a file ending in"):
+        server_checkpoint("/etc/passwd", [runs])

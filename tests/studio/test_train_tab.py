@@ -52,7 +52,7 @@ def launcher(tmp_path: Path, data_root: Path):
 
 @pytest.fixture
 def cache(tmp_path: Path) -> ModelCache:
-    return ModelCache(Settings(output_root=tmp_path / "outputs", checkpoint=None))
+    return ModelCache(Settings(output_root=tmp_path / "outputs", checkpoint=None, runs_root=tmp_path / "runs"))
 
 
 def test_settings_name_the_data_and_runs_roots() -> None:
@@ -120,9 +120,12 @@ def test_use_in_the_other_tabs_sets_the_model_key(cache: ModelCache, tmp_path: P
     assert "The other tabs now use" in confirmation and "final.pt" in confirmation and "step 4" in confirmation
     with pytest.raises(gr.Error, match="choose a checkpoint of a run first"):
         use_checkpoint(cache, None)
-    (tmp_path / "broken.pt").write_bytes(b"\x00garbage")
-    with pytest.raises(gr.Error, match="not a readable PyTorch checkpoint"):
-        use_checkpoint(cache, f"checkpoint:{tmp_path / 'broken.pt'}")
+    (tmp_path / "runs" / "broken.pt").write_bytes(b"\x00garbage")
+    with pytest.raises(gr.Error, match="is not a PyTorch checkpoint"):
+        use_checkpoint(cache, f"checkpoint:{tmp_path / 'runs' / 'broken.pt'}")
+    (tmp_path / "elsewhere.pt").write_bytes(b"\x00garbage")
+    with pytest.raises(gr.Error, match="must lie in one of the checkpoint folders"):
+        use_checkpoint(cache, f"checkpoint:{tmp_path / 'elsewhere.pt'}")
 
 
 def test_start_follow_and_stop_a_tiny_run(launcher: TrainLauncher) -> None:

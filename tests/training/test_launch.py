@@ -158,8 +158,8 @@ def test_dataset_folders_under_the_data_root_become_the_training_data(tmp_path: 
     (dict(datasets=("/etc",)), "dataset '/etc' is outside the data root"),
     (dict(datasets=("not-there",)), "dataset 'not-there' not found under the data root"),
     (dict(phase=2), "phase 2 starts from a phase 1 checkpoint: choose an init checkpoint"),
-    (dict(phase=3, init="/nowhere/final.pt"), "init checkpoint not found: /nowhere/final.pt"),
-    (dict(init="notes.txt"), "is not a checkpoint file"),
+    (dict(phase=3, init="/nowhere/final.pt"), "must lie in one of the checkpoint folders"),
+    (dict(init="notes.txt"), "is not a checkpoint: expected a file ending in"),
     (dict(phase=2, synthetic=SyntheticData(clips=4, frames=4)), "frames per clip must be at least 8"),
     (dict(synthetic=SyntheticData(clips=0, frames=16)), "synthetic clips must be a positive whole number"),
     (dict(synthetic=SyntheticData(clips=4, frames=16), datasets=("x",)), "either synthetic clips or dataset"),
@@ -337,7 +337,8 @@ def test_stopping_before_the_first_checkpoint_leaves_nothing_to_resume(launcher:
 
 
 def test_a_failing_run_reports_its_exit_and_error(launcher: TrainLauncher, tmp_path: Path) -> None:
-    broken = tmp_path / "broken.pt"
+    broken = launcher.runs_root / "broken.pt"
+    broken.parent.mkdir(parents=True, exist_ok=True)
     broken.write_bytes(b"\x00 not a checkpoint")
     launcher.start(TrainRequest(phase=2, config_set="test", name="bad", init=str(broken)))
     status = launcher.wait(timeout=180)

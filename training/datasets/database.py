@@ -40,8 +40,9 @@ from typing import Any
 import numpy as np
 import torch
 
-from int_model.body_model import RefusedGlobalError, restricted_load
+from int_model.body_model import RefusedGlobalError, allowed_global, restricted_load
 from int_model.constants import NUM_BETAS, NUM_JOINTS
+from int_model.files import OutsideRootError, inside_root
 from int_model.geometry import rotmat_to_axis_angle
 
 from ..augment import AugmentConfig
@@ -126,20 +127,49 @@ def get_spec(name: str | DatabaseSpec) -> DatabaseSpec:
 
 
 # ------------------------------------------------------------------------------------------------ file reading
+def _restricted_joblib_load(path: Path) -> Any:
+    """A ``joblib.dump`` file read without running code: joblib's own unpickler (its array wrappers, any
+    compression) with the allow-list of :func:`int_model.body_model.allowed_global` for every global, the
+    arrays of object dtype included (joblib routes their nested pickles through the same ``find_class``).
+
+    joblib < 0.10 files (companion ``.npy`` files named inside the pickle) are refused: the names would let a
+    file read any path on the server."""
+    from joblib import numpy_pickle
+
+    what = f"the database file {path.name}"
+
+    class RestrictedJoblibUnpickler(numpy_pickle.NumpyUnpickler):
+        def find_class(self, module: str, name: str) -> Any:
+            if (module, name) == ("joblib.numpy_pickle", "NumpyArrayWrapper"):
+                return numpy_pickle.NumpyArrayWrapper
+            return allowed_global(module, name, what=what)
+
+    with path.open("rb") as raw, numpy_pickle._validate_fileobject_and_memmap(raw, str(path), None) as (handle, _):
+        if isinstance(handle, str):
+            raise ValueError(f"{path}: a joblib file older than joblib 0.10 (companion .npy files); re-save it "
+                             "with a current joblib or as .npz")
+        return RestrictedJoblibUnpickler(str(path), handle, ensure_native_byte_order=True).load()
+
+
 def _load_pickle_or_joblib(path: Path, spec: DatabaseSpec) -> Any:
-    """A database file: a plain pickle (numpy + builtins only) or, failing that, a joblib dump."""
+    """A database file: a plain pickle or a joblib dump, both through an allow-list (numpy arrays and plain
+    Python values), so that a file cannot run code; nothing else is tried."""
     try:
         with path.open("rb") as handle:
-            return restricted_load(handle)
-    except (RefusedGlobalError, pickle.UnpicklingError, EOFError, ValueError):
+            return restricted_load(handle, what=f"the database file {path.name}")
+    except RefusedGlobalError:
+        # joblib dumps name joblib's array wrapper, which only the joblib reader below accepts.
+        pass
+    except (pickle.UnpicklingError, EOFError, ValueError):
         pass
     try:
-        import joblib
-    except ImportError as exc:
-        raise ImportError(
-            f"{path} is a joblib file ({spec.title} database); install joblib to read it (pip install joblib)"
-        ) from exc
-    return joblib.load(path)
+        return _restricted_joblib_load(path)
+    except RefusedGlobalError as exc:
+        raise ValueError(f"{path.name}: {exc}; the {spec.title} database files {VIBE_MAED_SCRIPTS} hold only "
+                         "arrays") from None
+    except (pickle.UnpicklingError, EOFError, ValueError, KeyError, IndexError) as exc:
+        raise ValueError(f"{path.name} is not a readable {spec.title} database file (a pickle or joblib dump of "
+                         f"a dict of arrays): {exc}") from None
 
 
 def load_database(path: str | os.PathLike, spec: str | DatabaseSpec) -> dict[str, np.ndarray]:
@@ -189,18 +219,22 @@ class ImagePathResolver:
     """Finds the image files a database names, under ``image_root``.
 
     Database files hold the paths the preprocessing machine used (often absolute, or relative to its data
-    folder). A name is tried as it is (if absolute), then under ``image_root`` with 0, 1, 2... leading
-    components removed; the first number of components that works is remembered for the next names.
+    folder). A name is tried under ``image_root`` with 0, 1, 2... leading components removed; the first number
+    of components that works is remembered for the next names. Whatever a name says, only files inside
+    ``image_root`` (after resolving ``..`` and symlinks) are ever opened.
     """
 
     def __init__(self, image_root: str | os.PathLike) -> None:
         self.image_root = Path(image_root)
         self.strip: int | None = None
 
-    def candidates(self, name: str) -> list[Path]:
+    @staticmethod
+    def _parts(name: str) -> tuple[str, ...]:
         parts = Path(name).parts
-        if Path(name).is_absolute():
-            parts = parts[1:]
+        return parts[1:] if Path(name).is_absolute() else parts
+
+    def candidates(self, name: str) -> list[Path]:
+        parts = self._parts(name)
         order = list(range(len(parts)))
         if self.strip is not None and self.strip < len(parts):
             order.remove(self.strip)
@@ -208,10 +242,12 @@ class ImagePathResolver:
         return [self.image_root.joinpath(*parts[k:]) for k in order]
 
     def __call__(self, name: str) -> str:
-        if Path(name).is_absolute() and Path(name).is_file():
-            return name
-        parts = Path(name).parts[1:] if Path(name).is_absolute() else Path(name).parts
+        parts = self._parts(name)
         for candidate in self.candidates(name):
+            try:
+                inside_root(candidate, self.image_root, what="image")
+            except OutsideRootError:
+                continue
             if candidate.is_file():
                 self.strip = len(parts) - len(candidate.relative_to(self.image_root).parts)
                 return str(candidate)
