@@ -43,12 +43,13 @@ def build_demo(settings: Settings | None = None) -> gr.Blocks:
         build_priors_tab(cache, model_key)
         build_attention_tab(cache, windows, model_key, media, run_state)
         build_temporal_tab(cache, windows, model_key, media, run_state)
-        build_train_tab(cache, model_key, launcher)
+        on_train_load, train_inputs, train_outputs = build_train_tab(cache, model_key, launcher)
 
         def on_unload(request: gr.Request):
             cache.sessions.forget(request)
 
         demo.load(on_show, inputs, outputs, api_name=False)
+        demo.load(on_train_load, train_inputs, train_outputs, api_name=False)
         demo.unload(on_unload)
     return demo
 

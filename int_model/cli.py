@@ -2,8 +2,8 @@
 
 ::
 
-    python -m int_model.cli INPUT --out DIR [--checkpoint C] [--detector D] [--boxes F] [--max-frames N]
-        [--device D] [--precision fp32|bf16] [--window T] [--meshes] [--bvh] [--side-view] [--no-overlay]
+    python -m int_model.cli INPUT --out DIR [--checkpoint C] [--smpl-dir DIR] [--detector D] [--boxes F]
+        [--max-frames N] [--max-duration S] [--device D] [--precision fp32|bf16] [--window T] [--meshes] [--bvh] [--side-view] [--no-overlay]
 
 Writes ``DIR/results.npz`` (see :mod:`int_model.pipeline.results`), ``DIR/overlay.mp4`` (or ``.webm`` where
 FFmpeg lacks H.264), and on request ``DIR/meshes/frame_NNNNNN.obj|glb`` and ``DIR/bvh/track_NNN.bvh``.
@@ -29,6 +29,7 @@ from typing import Any
 
 import torch
 
+from .body_model import SmplFileError, load_body_model
 from .checkpoint import CheckpointError, demo_checkpoint, load_checkpoint
 from .config import VARIANTS
 from .model import build_model
@@ -113,7 +114,14 @@ def build_parser() -> argparse.ArgumentParser:
                         help="search for people every N-th frame only; the tracker interpolates between (default 1)")
     parser.add_argument("--boxes", help="JSON or CSV of frame, x, y, w, h[, id] boxes; replaces detection")
     parser.add_argument("--max-frames", type=int, default=MediaLimits().max_frames,
-                        help="process at most this many frames (default %(default)s)")
+                        help="process at most this many frames; longer clips are cut with a note (default "
+                             "%(default)s, as in the app; INT_MAX_FRAMES changes both)")
+    parser.add_argument("--max-duration", type=float, default=MediaLimits().max_duration_s,
+                        help="process at most this many seconds (default %(default)s, as in the app; "
+                             "INT_MAX_DURATION_S changes both)")
+    parser.add_argument("--smpl-dir", default=None,
+                        help="folder with the licensed SMPL_NEUTRAL.pkl (default: $INT_SMPL_DIR, else the built-in "
+                             "procedural body model), as the app's --smpl-dir")
     parser.add_argument("--fps", type=float, help="frame rate of an image folder (videos carry their own)")
     parser.add_argument("--device", default="auto", help="cpu, cuda, cuda:N or auto (default %(default)s)")
     parser.add_argument("--precision", default="fp32", choices=PRECISION_CHOICES, help="default %(default)s")
@@ -143,8 +151,9 @@ def _device(name: str) -> torch.device:
 
 
 def _load_model(args: argparse.Namespace, device: torch.device) -> tuple[torch.nn.Module, str]:
+    body_model = load_body_model(args.smpl_dir)  # SmplFileError / FileNotFoundError: a bad --smpl-dir
     if args.checkpoint:
-        checkpoint = load_checkpoint(args.checkpoint, device=device)
+        checkpoint = load_checkpoint(args.checkpoint, device=device, body_model=body_model)
         for warning in checkpoint.warnings:
             print(f"warning: {warning}", file=sys.stderr)
         return checkpoint.model.eval(), str(Path(args.checkpoint))
@@ -153,11 +162,11 @@ def _load_model(args: argparse.Namespace, device: torch.device) -> tuple[torch.n
         if not args.quiet:
             print(f"using the bundled demo model {demo.name}: the small INT variant trained on SYNTHETIC people only "
                   "(see the README for what to expect on real footage)", file=sys.stderr)
-        return load_checkpoint(demo, device=device).model.eval(), str(demo)
+        return load_checkpoint(demo, device=device, body_model=body_model).model.eval(), str(demo)
     variant = args.variant or UNTRAINED_VARIANT
     print(UNTRAINED_BANNER.replace(f"'{UNTRAINED_VARIANT}'", f"'{variant}'"), file=sys.stderr)
     torch.manual_seed(UNTRAINED_SEED)
-    return build_model(variant).eval().to(device), UNTRAINED_CHECKPOINT
+    return build_model(variant, body_model=body_model).eval().to(device), UNTRAINED_CHECKPOINT
 
 
 class _Progress:
@@ -189,6 +198,8 @@ def _settings(args: argparse.Namespace) -> RunSettings:
         raise CliError(f"--max-frames must be at least 1, got {args.max_frames}")
     if args.window < 2:
         raise CliError(f"--window must be at least 2 frames, got {args.window}")
+    if args.max_duration is not None and not args.max_duration > 0:
+        raise CliError(f"--max-duration must be positive, got {args.max_duration}")
     if args.fps is not None and not args.fps > 0:
         raise CliError(f"--fps must be positive, got {args.fps}")
     if args.boxes is not None and not Path(args.boxes).is_file():
@@ -198,7 +209,8 @@ def _settings(args: argparse.Namespace) -> RunSettings:
                                       temporal=False if args.image_model else None,
                                       keep_vertices=not args.no_overlay or bool(args.meshes))
         return RunSettings(detector=args.detector, detect_every=args.detect_every, boxes=args.boxes,
-                           limits=MediaLimits(max_frames=args.max_frames), fps=args.fps, inference=inference)
+                           limits=MediaLimits(max_frames=args.max_frames, max_duration_s=args.max_duration),
+                           fps=args.fps, inference=inference)
     except ValueError as exc:
         raise CliError(str(exc)) from exc
 
@@ -257,7 +269,8 @@ def run(argv: Sequence[str] | None = None) -> int:
     except CliError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return exc.status
-    except (MediaError, BoxFileError, CheckpointError, DetectorUnavailable, ResultsError, FileNotFoundError) as exc:
+    except (MediaError, BoxFileError, CheckpointError, DetectorUnavailable, ResultsError, FileNotFoundError,
+            SmplFileError) as exc:
         print(f"error: {_one_line(exc)}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except KeyboardInterrupt:
@@ -266,8 +279,10 @@ def run(argv: Sequence[str] | None = None) -> int:
     except Exception as exc:  # noqa: BLE001 - one line for the user, the traceback on request
         if args.debug:
             raise
-        print(f"error: the run failed ({type(exc).__name__}: {_one_line(exc)}); partial results are kept in "
-              f"{out_dir}; rerun with --debug for the traceback", file=sys.stderr)
+        kept = (f"partial results are kept in {out_dir}" if out_dir.is_dir() and any(out_dir.iterdir())
+                else "nothing was written")
+        print(f"error: the run failed ({type(exc).__name__}: {_one_line(exc)}); {kept}; rerun with --debug for the "
+              "traceback", file=sys.stderr)
         return EXIT_FAILURE
 
 

@@ -26,7 +26,7 @@ from int_model.checkpoint import CHECKPOINT_SUFFIXES, DEMO_CHECKPOINT, server_ch
 from int_model.files import inside_root
 from int_model.pipeline.boxes import BoxFileError
 from int_model.pipeline.detection import DetectorUnavailable
-from int_model.pipeline.media import MediaError
+from int_model.pipeline.media import DEFAULT_MAX_DURATION_S, DEFAULT_MAX_FRAMES, MediaError
 from viz import RendererUnavailable
 
 log = logging.getLogger("int_studio.app")
@@ -52,8 +52,8 @@ class Settings:
     device: str = os.environ.get("INT_DEVICE", "cpu")
     output_root: Path = Path(os.environ.get("INT_STUDIO_OUTPUTS", Path(tempfile.gettempdir()) / "int-studio"))
     # Limits of what one upload may ask for (longer clips are cut, with a note in the summary).
-    max_frames: int = int(os.environ.get("INT_MAX_FRAMES", "900"))
-    max_duration_s: float = float(os.environ.get("INT_MAX_DURATION_S", "60"))
+    max_frames: int = DEFAULT_MAX_FRAMES  # the command line's default too (INT_MAX_FRAMES)
+    max_duration_s: float = DEFAULT_MAX_DURATION_S  # INT_MAX_DURATION_S
     max_upload: str = os.environ.get("INT_MAX_UPLOAD", "500mb")
     # The Train tab: the data folder every run reads (dataset paths must lie inside it; synthetic clips are
     # generated into it) and the folder the run folders go to.
@@ -91,21 +91,35 @@ def uploaded_checkpoint(upload: Any) -> Path:
     return path
 
 
+def user_message(exc: BaseException) -> str:
+    """The first line of an exception's message (its type's name when it has none)."""
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
 def handler(fn):
-    """Turn every failure into a one-line message in the UI (never a traceback); log the details."""
+    """Turn every failure into a one-line message in the UI (never a traceback).
+
+    The server log gets one line for a user error (a bad input is not a fault of the server) and the whole
+    traceback only for an unexpected failure; Gradio is told not to print the traceback again.
+    """
 
     @functools.wraps(fn)
     def wrapped(*args, **kwargs):
         try:
             return fn(*args, **kwargs)
-        except gr.Error:
+        except gr.Error as exc:
+            log.info("%s: %s", fn.__name__, user_message(exc))
+            exc.print_exception = False
             raise
         except USER_ERRORS as exc:
-            raise gr.Error(str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__) from exc
+            message = user_message(exc)
+            log.info("%s: %s", fn.__name__, message)
+            raise gr.Error(message, print_exception=False) from exc
         except Exception as exc:  # noqa: BLE001 - the UI must stay up whatever happened
             log.error("unexpected error in %s:\n%s", fn.__name__, traceback.format_exc())
             raise gr.Error(f"Something went wrong ({type(exc).__name__}: {exc}). The app is still running; "
-                           "the server log has the details.") from exc
+                           "the server log has the details.", print_exception=False) from exc
 
     return wrapped
 

@@ -4,7 +4,8 @@ Everything is done by :class:`training.launch.TrainLauncher` (the command line, 
 metrics) and drawn by :func:`viz.figures.training_curves_figure`; this module only wires them to the UI.
 
 Named endpoints: ``/train_start`` (first input: the phase, ``"1"``, ``"2"`` or ``"3"``; every other input has
-a default), ``/train_status`` (optional input: a run name) and ``/train_stop`` (no input).
+a default), ``/train_status`` (optional input: a run name), ``/train_stop`` (no input) and ``/train_resume``
+(a run name, optionally a new total of epochs).
 """
 
 from __future__ import annotations
@@ -216,8 +217,10 @@ def tick(launcher: TrainLauncher):
 
 
 # ------------------------------------------------------------------------------------------------ layout
-def build_train_tab(cache: ModelCache, model_key: gr.State, launcher: TrainLauncher) -> None:
-    """The tab's layout and wiring (inside an open ``gr.Blocks``); ``model_key`` is the session's model."""
+def build_train_tab(cache: ModelCache, model_key: gr.State, launcher: TrainLauncher):
+    """The tab's layout and wiring (inside an open ``gr.Blocks``); ``model_key`` is the session's model.
+    Returns (handler, inputs, outputs) that refresh the runs, the lists and the status, which the app runs
+    when a page loads."""
     sets = _config_sets(launcher)
     default_set = DEFAULT_CONFIG_SET if DEFAULT_CONFIG_SET in sets else (sets[0] if sets else None)
     try:
@@ -257,7 +260,10 @@ def build_train_tab(cache: ModelCache, model_key: gr.State, launcher: TrainLaunc
                 curves = gr.Plot(label="Loss and validation metrics")
                 log = gr.Textbox(label="Log (train.log)", lines=14, max_lines=14, autoscroll=True, interactive=False)
         with gr.Row():
-            run = gr.Dropdown([i.name for i in launcher.runs()], value=None, label="Run", scale=2)
+            # Runs are found when asked for, not at start-up: the list is refreshed on page load and by Refresh,
+            # and an API client may name any run folder (the launcher checks it is one under the runs root).
+            run = gr.Dropdown([i.name for i in launcher.runs()], value=None, label="Run", scale=2,
+                              allow_custom_value=True)
             resume = gr.Button("Resume", scale=1)
             refresh = gr.Button("Refresh", scale=1)
         table = gr.Dataframe(runs_table(launcher), headers=RUN_COLUMNS, interactive=False, label="Runs")
@@ -305,7 +311,7 @@ def build_train_tab(cache: ModelCache, model_key: gr.State, launcher: TrainLaunc
     start.click(on_start, [phase, config_set, data_source, clips, frames, folders, epochs, batch_size, nproc, init,
                            chain, run_name], changed, api_name="train_start") \
         .success(lambda: gr.Timer(active=True), None, timer, api_name=False)
-    resume.click(on_resume, [run, epochs], changed, api_name=False) \
+    resume.click(on_resume, [run, epochs], changed, api_name="train_resume") \
         .success(lambda: gr.Timer(active=True), None, timer, api_name=False)
     stop.click(on_stop, None, changed, api_name="train_stop")
     run.select(on_status, [run], follow, api_name=False)
@@ -317,6 +323,11 @@ def build_train_tab(cache: ModelCache, model_key: gr.State, launcher: TrainLaunc
     data_source.change(on_source, [data_source], [synthetic_row, folders], api_name=False)
     use.click(on_use, [checkpoint], [model_key, confirmation], api_name=False)
     tab.select(on_open, None, [*follow, timer], api_name=False)
+
+    def on_page_load(run: str | None, checkpoint: str | None, folders: list[str] | None):
+        return (*on_refresh(run, checkpoint, folders), *on_open())
+
+    return on_page_load, [run, checkpoint, folders], [table, run, checkpoint, folders, *follow, timer]
 
 
 __all__ = ["build_train_tab", "describe_config", "phase_changed", "refresh_lists", "resume_training", "runs_table",

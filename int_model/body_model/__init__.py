@@ -8,13 +8,14 @@ from .procedural import (
     proportions_for_betas,
     shaped_rest_joints,
 )
-from .smpl_files import RefusedGlobalError, allowed_global, read_smpl_arrays, restricted_load
+from .smpl_files import RefusedGlobalError, SmplFileError, allowed_global, read_smpl_arrays, restricted_load
 
 __all__ = [
     "SHAPE_NAMES",
     "BodyModel",
     "BodyOutput",
     "RefusedGlobalError",
+    "SmplFileError",
     "generate_procedural_body",
     "load_body_model",
     "load_procedural_arrays",

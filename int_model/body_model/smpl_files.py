@@ -53,6 +53,10 @@ class RefusedGlobalError(pickle.UnpicklingError):
     """A pickle named a global that the restricted unpickler does not allow."""
 
 
+class SmplFileError(ValueError):
+    """The SMPL file cannot be used (not a pickle of SMPL arrays, or a pickle that names forbidden globals)."""
+
+
 _CHUMPY_MODULES = (
     "chumpy",
     "chumpy.ch",
@@ -173,13 +177,20 @@ def read_smpl_arrays(smpl_dir: str | os.PathLike) -> dict[str, np.ndarray]:
     ``J_regressor_h36m (17,V)`` when ``J_regressor_h36m.npy`` is in the folder.
     """
     path = smpl_file_path(smpl_dir)
-    with path.open("rb") as handle:
-        raw = restricted_load(handle)
+    try:
+        with path.open("rb") as handle:
+            raw = restricted_load(handle, what=str(path))
+    except RefusedGlobalError as exc:
+        raise SmplFileError(f"{path} is not the SMPL model file and was not loaded ({exc}). {WHERE_TO_GET_SMPL}") \
+            from None
+    except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError, IndexError) as exc:
+        raise SmplFileError(f"{path} is not a readable SMPL model file ({type(exc).__name__}: {exc}). "
+                            f"{WHERE_TO_GET_SMPL}") from None
     if not isinstance(raw, dict):
-        raise ValueError(f"{path}: expected a dict of arrays, found {type(raw).__name__}")
+        raise SmplFileError(f"{path}: expected a dict of arrays, found {type(raw).__name__}")
     missing = [key for key in SMPL_KEYS if key not in raw]
     if missing:
-        raise ValueError(f"{path}: not an SMPL model file (missing {', '.join(missing)})")
+        raise SmplFileError(f"{path}: not an SMPL model file (missing {', '.join(missing)})")
     arrays = {key: to_numpy(raw[key]) for key in SMPL_KEYS}
     for key in ("v_template", "shapedirs", "posedirs", "J_regressor", "weights"):
         arrays[key] = arrays[key].astype(np.float32)

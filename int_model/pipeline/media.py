@@ -81,6 +81,11 @@ NOTE_MAX_NAMES = 5
 
 _BYTES_PER_MB = 1024**2
 
+#: How much of a clip one run reads by default: the same for the app and the command line, and changed for both
+#: by ``INT_MAX_FRAMES`` / ``INT_MAX_DURATION_S`` (longer clips are cut, with a note).
+DEFAULT_MAX_FRAMES = int(os.environ.get("INT_MAX_FRAMES", "900"))
+DEFAULT_MAX_DURATION_S = float(os.environ.get("INT_MAX_DURATION_S", "60"))
+
 
 class MediaError(ValueError):
     """Bad or unreadable input. The message is one line: what is wrong, and what to do."""
@@ -100,8 +105,8 @@ class MediaLimits:
             images up to it are read on a downscaled copy.
     """
 
-    max_frames: int | None = 3000
-    max_duration_s: float | None = 600.0
+    max_frames: int | None = DEFAULT_MAX_FRAMES
+    max_duration_s: float | None = DEFAULT_MAX_DURATION_S
     max_side: int | None = 1920
     max_file_bytes: int | None = 4 * 1024**3
     max_image_pixels: int | None = 150_000_000

@@ -24,7 +24,7 @@ from int_model.body_model import (
     procedural,
     shaped_rest_joints,
 )
-from int_model.body_model.smpl_files import RestrictedUnpickler, restricted_load
+from int_model.body_model.smpl_files import RestrictedUnpickler, SmplFileError, restricted_load
 from int_model.constants import H36M_JOINT_NAMES, SMPL_JOINT_NAMES, SMPL_PARENTS
 
 JOINT = {name: i for i, name in enumerate(SMPL_JOINT_NAMES)}
@@ -353,7 +353,7 @@ def test_refuses_other_globals(tmp_path):
     with pytest.raises(RefusedGlobalError, match=r"os\.system"):
         restricted_load(payload)
     (tmp_path / "SMPL_NEUTRAL.pkl").write_bytes(payload)
-    with pytest.raises(RefusedGlobalError, match=r"os\.system"):
+    with pytest.raises(SmplFileError, match=r"is not the SMPL model file and was not loaded .*os\.system"):
         load_body_model(tmp_path)
     assert not marker.exists()
     with pytest.raises(RefusedGlobalError, match=r"builtins\.eval"):

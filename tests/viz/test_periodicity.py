@@ -85,8 +85,31 @@ def test_white_noise_is_rarely_called_periodic():
     assert found <= 5
 
 
+@pytest.mark.parametrize(("t", "period"), [(64, 24.0), (64, 28.0), (96, 40.0)])
+def test_periods_up_to_half_the_window_are_found(t, period):
+    """A 24-frame gait in the temporal tab's default 64-frame window (beyond 0.37 T, so no second cycle)."""
+    rng = np.random.default_rng(5)
+    x = sine(t, period) + 0.1 * rng.standard_normal(t)
+    estimate = per.estimate_period(x)
+    assert estimate.is_periodic, estimate.reason
+    assert estimate.period == pytest.approx(period, rel=0.05)
+    matrix = per.period_from_attention(periodic_matrix(t, period))
+    assert matrix.period == pytest.approx(period, rel=0.05), matrix.reason
+
+
+def test_smooth_noise_is_rarely_called_periodic_at_long_lags():
+    rng = np.random.default_rng(4)
+    found = 0
+    for _ in range(100):
+        x = np.zeros(64)
+        for i in range(1, 64):
+            x[i] = 0.9 * x[i - 1] + rng.standard_normal()
+        found += per.estimate_period(x).is_periodic
+    assert found <= 6
+
+
 def test_too_short_and_non_finite_input_say_why():
-    assert "too short" in per.estimate_period(sine(6, 3.0)).reason
+    assert "too short" in per.estimate_period(sine(3, 3.0)).reason
     bad = sine(50, 10.0)
     bad[3] = np.nan
     assert "non-finite" in per.estimate_period(bad).reason
