@@ -9,7 +9,7 @@ Options: ``--resume`` continues the run in ``--out`` from its ``last.pt`` (a fre
 replaces ``data.root``; ``--set key=value`` overrides any config field (dotted, e.g. ``train.epochs=2``).
 
 Exit status: 0 when the phase ends, reaches ``--max-steps`` or stops on SIGINT / SIGTERM (with ``last.pt``
-saved); 2 for a bad config or checkpoint; 3 when too many non-finite losses in a row stopped it.
+saved); 2 for a bad config, checkpoint or dataset file (one line); 3 when too many non-finite losses in a row stopped it.
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ from tqdm.contrib.logging import logging_redirect_tqdm
 from int_model import CheckpointError, build_model
 
 from .data import build_train_data, build_val_loader, prepare_data
+from .datasets import DatasetFileError
 from .launch import LaunchError, check_data
 from .phases import ConfigError, PhaseConfig, load_phase_config
 from .trainer import (
@@ -149,7 +150,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         with logging_redirect_tqdm():
             run(args, ctx)
         return 0
-    except (ConfigError, CheckpointError, FileNotFoundError, LaunchError) as exc:
+    except (ConfigError, CheckpointError, FileNotFoundError, LaunchError, DatasetFileError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except NonFiniteLossError:

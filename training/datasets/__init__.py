@@ -6,7 +6,7 @@
   files for Human3.6M, MPI-INF-3DHP, 3DPW, PennAction, PoseTrack, InstaVariety, COCO / MPII / LSPET (EFT).
 """
 
-from .base import ClipDataset, ClipIndex, FrameTable, split_into_clips
+from .base import ClipDataset, ClipIndex, DatasetFileError, FrameTable, split_into_clips
 from .database import DATASETS, DatabaseDataset, DatabaseSpec, read_database
 from .joints import JOINT_LAYOUTS, map_joints
 from .threedpw import ThreeDPW, read_3dpw
@@ -18,6 +18,7 @@ __all__ = [
     "ClipIndex",
     "DatabaseDataset",
     "DatabaseSpec",
+    "DatasetFileError",
     "FrameTable",
     "ThreeDPW",
     "map_joints",

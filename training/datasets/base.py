@@ -36,6 +36,10 @@ from ..sample import POSE_DIM, Sample, empty_sample, normalise_image
 FULL_IMAGE_BOX = np.full(4, np.nan, dtype=np.float32)
 
 
+class DatasetFileError(ValueError):
+    """A dataset file that cannot be read: damaged, of another kind, or a pickle naming forbidden globals."""
+
+
 @dataclass
 class FrameTable:
     """Labels of N frames, one row per frame of one person (numpy arrays, N first).

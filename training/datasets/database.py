@@ -47,7 +47,7 @@ from int_model.geometry import rotmat_to_axis_angle
 
 from ..augment import AugmentConfig
 from ..sample import POSE_DIM
-from .base import FULL_IMAGE_BOX, ClipDataset, FrameTable
+from .base import FULL_IMAGE_BOX, ClipDataset, DatasetFileError, FrameTable
 from .joints import layout_for, map_joints
 
 # 2D joints with at most this confidence are not labels (VIBE's threshold).
@@ -165,10 +165,10 @@ def _load_pickle_or_joblib(path: Path, spec: DatabaseSpec) -> Any:
     try:
         return _restricted_joblib_load(path)
     except RefusedGlobalError as exc:
-        raise ValueError(f"{path.name}: {exc}; the {spec.title} database files {VIBE_MAED_SCRIPTS} hold only "
+        raise DatasetFileError(f"{path.name}: {exc}; the {spec.title} database files {VIBE_MAED_SCRIPTS} hold only "
                          "arrays") from None
     except (pickle.UnpicklingError, EOFError, ValueError, KeyError, IndexError) as exc:
-        raise ValueError(f"{path.name} is not a readable {spec.title} database file (a pickle or joblib dump of "
+        raise DatasetFileError(f"{path.name} is not a readable {spec.title} database file (a pickle or joblib dump of "
                          f"a dict of arrays): {exc}") from None
 
 

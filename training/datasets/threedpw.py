@@ -35,6 +35,7 @@ so a sequence file cannot run code.
 from __future__ import annotations
 
 import os
+import pickle
 from pathlib import Path
 from typing import Any
 
@@ -46,7 +47,7 @@ from int_model.constants import NUM_BETAS, NUM_JOINTS
 from int_model.geometry import axis_angle_to_rotmat, rotmat_to_axis_angle
 
 from ..augment import AugmentConfig
-from .base import FULL_IMAGE_BOX, ClipDataset, FrameTable
+from .base import FULL_IMAGE_BOX, ClipDataset, DatasetFileError, FrameTable
 from .joints import map_joints
 
 SPLITS = ("train", "validation", "test")
@@ -71,7 +72,8 @@ def sequence_files(root: str | os.PathLike, split: str) -> list[Path]:
     folder = Path(root) / "sequenceFiles" / split
     if not folder.is_dir():
         raise FileNotFoundError(f"3DPW sequence folder {folder} not found. {WHERE_TO_GET}")
-    files = sorted(folder.glob("*.pkl"))
+    # A sequence file that is a symlink out of the dataset folder is not read.
+    files = sorted(p for p in folder.glob("*.pkl") if p.resolve().is_relative_to(Path(root).resolve()))
     if not files:
         raise FileNotFoundError(f"no 3DPW sequence files (*.pkl) in {folder}. {WHERE_TO_GET}")
     return files
@@ -86,7 +88,9 @@ def load_sequence_file(path: str | os.PathLike) -> dict[str, Any]:
         with path.open("rb") as handle:
             data = restricted_load(handle)
     except RefusedGlobalError as exc:
-        raise ValueError(f"{path} is not a plain 3DPW sequence file: {exc}") from exc
+        raise DatasetFileError(f"{path} is not a plain 3DPW sequence file: {exc}") from None
+    except (pickle.UnpicklingError, EOFError, ValueError) as exc:
+        raise DatasetFileError(f"{path} is not a readable 3DPW sequence file ({exc})") from None
     if not isinstance(data, dict):
         raise ValueError(f"{path}: expected a dict, found {type(data).__name__}")
     missing = [k for k in ("poses", "betas", "jointPositions", "poses2d", "cam_poses", "cam_intrinsics",
