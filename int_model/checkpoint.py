@@ -60,7 +60,7 @@ def server_checkpoint(text: str | os.PathLike, roots: Sequence[str | os.PathLike
     if path.suffix.lower() not in CHECKPOINT_SUFFIXES:
         raise CheckpointError(f"{path.name or raw!r} is not a checkpoint: expected a file ending in "
                               f"{', '.join(CHECKPOINT_SUFFIXES)}")
-    candidates = [path] if path.is_absolute() else [*(Path(r) / path for r in roots), path]
+    candidates = [path] if path.is_absolute() else [*(Path(r) / path for r in roots), Path.cwd() / path]
     inside = []
     for candidate in candidates:
         for root in roots:

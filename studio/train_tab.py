@@ -133,7 +133,7 @@ def start_training(launcher: TrainLauncher, phase: Any = "1", config_set: str = 
         chain: start the next phase from this one's final.pt when it finishes.
         run_name: the run folder's name (empty: made from the config, the time and the phase).
 
-    Returns the status text, the log, the curves, the runs table and the run choice.
+    Returns the status text, the log, the curves, the runs table, the run choice and the run's name.
     """
     epochs, batch_size = _or_config(epochs), _or_config(batch_size)
     if data_source not in DATA_SOURCES:
@@ -150,7 +150,7 @@ def start_training(launcher: TrainLauncher, phase: Any = "1", config_set: str = 
                            name=run_name or None)
     status = launcher.start(request)
     gr.Info(f"started {status.name}")
-    return (*_view(status), runs_table(launcher), _run_choices(launcher, status.name))
+    return (*_view(status), runs_table(launcher), _run_choices(launcher, status.name), status.name or "")
 
 
 @handler
@@ -163,7 +163,7 @@ def training_status(launcher: TrainLauncher, run: str | None = None):
 def stop_training(launcher: TrainLauncher):
     """Stop the running run (it finishes its step and saves last.pt); the same outputs as :func:`start_training`."""
     status = launcher.stop()
-    return (*_view(status), runs_table(launcher), _run_choices(launcher, status.name))
+    return (*_view(status), runs_table(launcher), _run_choices(launcher, status.name), status.name or "")
 
 
 @handler
@@ -173,7 +173,7 @@ def resume_training(launcher: TrainLauncher, run: str | None, epochs: Any = None
         raise UserError("choose the run to resume in the Run list")
     status = launcher.resume(run, epochs=_or_config(epochs))
     gr.Info(f"resumed {status.name}")
-    return (*_view(status), runs_table(launcher), _run_choices(launcher, status.name))
+    return (*_view(status), runs_table(launcher), _run_choices(launcher, status.name), status.name or "")
 
 
 @handler
@@ -272,6 +272,8 @@ def build_train_tab(cache: ModelCache, model_key: gr.State, launcher: TrainLaunc
             use = gr.Button("Use in the other tabs", scale=1)
         confirmation = gr.Markdown()
         timer = gr.Timer(REFRESH_SECONDS, active=False)
+        # The run a start, stop or resume acted on, as plain text for API clients (the Run list is a choice).
+        acted_on = gr.Textbox(visible=False, label="run name")
 
     # Wiring: small adapters bind the launcher and the cache; their default arguments make the endpoints'
     # inputs optional for API clients.
@@ -307,7 +309,7 @@ def build_train_tab(cache: ModelCache, model_key: gr.State, launcher: TrainLaunc
         return (*_view(status), gr.Timer(active=status.active))
 
     follow = [status_md, log, curves]
-    changed = [*follow, table, run]
+    changed = [*follow, table, run, acted_on]
     start.click(on_start, [phase, config_set, data_source, clips, frames, folders, epochs, batch_size, nproc, init,
                            chain, run_name], changed, api_name="train_start") \
         .success(lambda: gr.Timer(active=True), None, timer, api_name=False)

@@ -182,7 +182,7 @@ def test_a_pickle_with_code_is_refused_in_our_words(tmp_path, writer):
     assert "weights_only" not in str(info.value) and "will likely succeed" not in str(info.value)
 
 
-def test_server_checkpoint_paths_stay_in_their_folders(tmp_path):
+def test_server_checkpoint_paths_stay_in_their_folders(tmp_path, monkeypatch):
     runs = tmp_path / "runs"
     ckpt = runs / "a" / "final.pt"
     ckpt.parent.mkdir(parents=True)
@@ -191,6 +191,8 @@ def test_server_checkpoint_paths_stay_in_their_folders(tmp_path):
     (runs / "link").symlink_to(tmp_path)
     assert server_checkpoint("a/final.pt", [runs]) == ckpt.resolve()
     assert server_checkpoint(str(ckpt), [runs]) == ckpt.resolve()
+    monkeypatch.chdir(tmp_path)  # relative to the working folder, as a checkout's "runs/a/final.pt"
+    assert server_checkpoint("runs/a/final.pt", [runs]) == ckpt.resolve()
     outside = "must lie in one of the checkpoint folders"
     for text in (str(tmp_path / "secret.pt"), "../secret.pt", "link/secret.pt", str(tmp_path / "absent.pt")):
         with pytest.raises(CheckpointError, match=outside):

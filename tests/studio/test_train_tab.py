@@ -129,7 +129,8 @@ def test_use_in_the_other_tabs_sets_the_model_key(cache: ModelCache, tmp_path: P
 
 
 def test_start_follow_and_stop_a_tiny_run(launcher: TrainLauncher) -> None:
-    markdown, log, figure, table, runs = start_training(launcher, "1", "test", epochs=100, run_name="ui")
+    markdown, log, figure, table, runs, name = start_training(launcher, "1", "test", epochs=100, run_name="ui")
+    assert name == "ui"
     assert "running" in markdown and runs["value"] == "ui" and table["run"].tolist() == ["ui"]
     with pytest.raises(gr.Error, match="a training run is already running: ui; stop it first"):
         start_training(launcher, "1", "test", run_name="other")
@@ -140,7 +141,7 @@ def test_start_follow_and_stop_a_tiny_run(launcher: TrainLauncher) -> None:
     outputs = tick(launcher)
     assert "running" in outputs[0] and "step" in outputs[0] and outputs[3] is not None
     assert [trace.name for trace in outputs[2].data][:1] == ["loss"] and len(outputs[2].data[0].x) >= 2
-    markdown, log, figure, table, runs = stop_training(launcher)
+    markdown, log, figure, table, runs, name = stop_training(launcher)
     assert "stopped" in markdown and "last.pt saved" in markdown and "received SIGTERM" in log
     assert table["state"].tolist() == ["stopped"] and "last.pt" in table["checkpoints"].tolist()[0]
     markdown, *_ = training_status(launcher, "ui")
