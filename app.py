@@ -33,7 +33,7 @@ def build_demo(settings: Settings | None = None) -> gr.Blocks:
     launcher = TrainLauncher(settings.runs_root, settings.data_root, checkpoint_roots=settings.checkpoint_roots)
     default_key = f"checkpoint:{settings.checkpoint}" if settings.checkpoint else "fresh:small"
 
-    with gr.Blocks(title="INT Studio", delete_cache=(3600, 24 * 3600)) as demo:
+    with gr.Blocks(title="INT Studio", delete_cache=(600, 3600)) as demo:
         gr.Markdown("# INT Studio\n3D human pose and shape with independent tokens: 24 joint-rotation tokens, a "
                     "shape token and a camera token, read out by SMPL heads; a temporal transformer follows each "
                     "joint over time.")

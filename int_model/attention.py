@@ -8,6 +8,7 @@ fused path's up to floating-point rounding.
 from __future__ import annotations
 
 import contextlib
+import threading
 from collections.abc import Iterator, Sequence
 
 import torch
@@ -38,30 +39,56 @@ def _attention_modules(blocks: Sequence[nn.Module]) -> list[Attention]:
     return found
 
 
+# Models are shared by the app's sessions: captures may overlap in several threads on the same modules. Each module
+# stays on the explicit path while any capture holds it, and a hook records only its own thread's calls.
+_CAPTURE_LOCK = threading.Lock()
+_CAPTURES: dict[int, tuple[int, bool]] = {}  # id(module) -> (open captures, fused_attn before the first)
+
+
+def _hold_explicit(module: Attention) -> None:
+    with _CAPTURE_LOCK:
+        count, fused = _CAPTURES.get(id(module), (0, module.fused_attn))
+        _CAPTURES[id(module)] = (count + 1, fused)
+        module.fused_attn = False
+
+
+def _release_explicit(module: Attention) -> None:
+    with _CAPTURE_LOCK:
+        count, fused = _CAPTURES.pop(id(module))
+        if count > 1:
+            _CAPTURES[id(module)] = (count - 1, fused)
+        else:
+            module.fused_attn = fused
+
+
 @contextlib.contextmanager
 def capture_attention(blocks: Sequence[nn.Module], *, detach: bool = True) -> Iterator[AttentionRecorder]:
-    """Record the attention probabilities of ``blocks`` while the context is open.
+    """Record the attention probabilities of ``blocks`` while the context is open, for calls made by this
+    thread (other threads may run the same model at the same time, with or without a capture of their own).
 
     Dropout on attention is skipped in eval mode, so the recorded tensors are the softmax outputs.
     """
     modules = _attention_modules(blocks)
     recorder = AttentionRecorder(len(modules))
     handles = []
-    previous = [m.fused_attn for m in modules]
+    held = []
+    owner = threading.get_ident()
 
     def make_hook(index: int):
         def hook(_module: nn.Module, _inputs: tuple[torch.Tensor, ...], output: torch.Tensor) -> None:
-            recorder.per_block[index].append(output.detach() if detach else output)
+            if threading.get_ident() == owner:
+                recorder.per_block[index].append(output.detach() if detach else output)
 
         return hook
 
     try:
         for i, module in enumerate(modules):
-            module.fused_attn = False
+            _hold_explicit(module)
+            held.append(module)
             handles.append(module.attn_drop.register_forward_hook(make_hook(i)))
         yield recorder
     finally:
         for handle in handles:
             handle.remove()
-        for module, fused in zip(modules, previous):
-            module.fused_attn = fused
+        for module in held:
+            _release_explicit(module)

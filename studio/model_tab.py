@@ -87,7 +87,7 @@ def choose_model(cache: ModelCache, upload, path_text: str | None, variant: str,
 def build_model_tab(cache: ModelCache, model_key: gr.State):
     """The tab's layout and wiring (inside an open ``gr.Blocks``); ``model_key`` is the session's model.
     Returns (handler, inputs, outputs) of the card, which the app also runs when a page loads."""
-    with gr.Tab("Model"):
+    with gr.Tab("Model") as tab:
         with gr.Row():
             upload = gr.File(label="Checkpoint file (INT Studio or public INT)", file_types=list(CHECKPOINT_SUFFIXES))
             with gr.Column():
@@ -112,4 +112,8 @@ def build_model_tab(cache: ModelCache, model_key: gr.State):
 
     load.click(on_load_click, [upload, path_text, variant, keep], outputs, api_name="load_model")
     keep.change(on_show, [model_key, keep], outputs, api_name="model_card")
+    # Gradio 6's Model3D never draws a value that reached it before its tab was first shown (the page load fills
+    # this tab while Reconstruct is open): the mesh is cleared and sent again each time the tab is opened.
+    tab.select(lambda: None, None, mesh, queue=False, show_progress="hidden", api_name=False).then(
+        on_show, [model_key, keep], outputs, show_progress="hidden", api_name=False)
     return on_show, [model_key, keep], outputs

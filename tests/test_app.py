@@ -138,7 +138,7 @@ def test_model_tab_in_chromium(served, tmp_path):
         # A bad server path shows a message, and the page keeps working.
         page.get_by_label("…or a checkpoint path on the server").fill("/nonexistent/model.pt")
         page.get_by_role("button", name="Load model").click()
-        page.get_by_text("no checkpoint at /nonexistent/model.pt").first.wait_for(timeout=30_000)
+        page.get_by_text("must lie in one of the checkpoint folders").first.wait_for(timeout=30_000)
         page.get_by_label("…or a checkpoint path on the server").fill("")
         page.get_by_label("…or a fresh (untrained) model of variant").click()
         page.get_by_role("option", name="tiny").click()

@@ -226,3 +226,33 @@ def test_auto_precision_picks_bf16_only_where_it_is_native(monkeypatch):
     assert precision.resolve_precision("auto", "cpu") == "bf16"
     with pytest.raises(ValueError, match="precision must be one of"):
         precision.resolve_precision("fp16", "cpu")
+
+
+def test_attention_captures_in_several_threads_on_one_model_do_not_mix(body_model):
+    """The app shares a model between sessions: overlapping captures each get their own calls only."""
+    import threading
+
+    from int_model.attention import capture_attention
+
+    model = build_model("tiny", body_model=body_model).eval()
+    fused = [b.attn.fused_attn for b in model.blocks]
+    results, errors = {}, []
+
+    def run(length: int) -> None:
+        try:
+            for _ in range(5):
+                with torch.no_grad(), capture_attention(model.blocks) as recorder:
+                    model(torch.randn(1, length, 3, 64, 64), temporal=False)
+                attention = recorder.stacked()
+                assert attention is not None and attention.shape[1] == length, attention
+            results[length] = True
+        except Exception as exc:  # noqa: BLE001 - reported below
+            errors.append(repr(exc))
+
+    threads = [threading.Thread(target=run, args=(n,)) for n in (1, 3, 5)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert not errors and len(results) == 3, errors
+    assert [b.attn.fused_attn for b in model.blocks] == fused
