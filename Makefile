@@ -49,8 +49,12 @@ system-deps:
 browser-deps:
 	bash scripts/system-deps.sh browser
 
+# Two malloc arenas: with glibc's default (8 per core) the app's many threads fragmented the heap, and its memory
+# grew by 330 MB over 2.5 soak minutes instead of 73 MB (tests/test_soak.py).
+APP_ENV := MALLOC_ARENA_MAX=2
+
 app: setup
-	$(PY) app.py --host $(HOST) --port $(PORT) $(APP_ARGS)
+	$(APP_ENV) $(PY) app.py --host $(HOST) --port $(PORT) $(APP_ARGS)
 
 test: setup-dev
 	$(PY) -m pytest $(PYTEST_ARGS)
