@@ -157,10 +157,9 @@ def _load_pickle_or_joblib(path: Path, spec: DatabaseSpec) -> Any:
     try:
         with path.open("rb") as handle:
             return restricted_load(handle, what=f"the database file {path.name}")
-    except RefusedGlobalError:
-        # joblib dumps name joblib's array wrapper, which only the joblib reader below accepts.
-        pass
     except (pickle.UnpicklingError, EOFError, ValueError):
+        # Not a plain pickle of allowed globals: joblib dumps name joblib's array wrapper, which only the joblib
+        # reader below accepts (a refused global is an UnpicklingError too).
         pass
     try:
         return _restricted_joblib_load(path)
@@ -244,13 +243,14 @@ class ImagePathResolver:
     def __call__(self, name: str) -> str:
         parts = self._parts(name)
         for candidate in self.candidates(name):
-            try:
+            if not candidate.is_file():
+                continue
+            try:  # resolved only once found: this runs for every image a training step reads
                 inside_root(candidate, self.image_root, what="image")
             except OutsideRootError:
                 continue
-            if candidate.is_file():
-                self.strip = len(parts) - len(candidate.relative_to(self.image_root).parts)
-                return str(candidate)
+            self.strip = len(parts) - len(candidate.relative_to(self.image_root).parts)
+            return str(candidate)
         return str(self.image_root / Path(*parts))  # missing: the reader's error names this path
 
 
