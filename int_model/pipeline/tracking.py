@@ -35,7 +35,7 @@ from scipy.signal import savgol_filter
 
 from .types import Detection, Track
 
-__all__ = ["StreamingTracker", "TrackRows", "TrackingParams", "box_iou", "smooth_boxes", "track", "xywh_to_cxcywh",
+__all__ = ["StreamingTracker", "TrackRows", "TrackingParams", "appearance", "box_iou", "smooth_boxes", "track", "xywh_to_cxcywh",
            "cxcywh_to_xywh"]
 
 # Cost given to gated-out pairs so that the assignment never prefers them (they are rejected afterwards anyway).
@@ -51,7 +51,11 @@ class TrackingParams:
         min_iou: a pair is allowed when IoU(prediction, detection) reaches this ...
         max_centre_distance: ... or when the centres are at most this many predicted box heights apart.
         max_size_ratio: pairs whose heights differ by more than this factor are never matched.
-        centre_weight: matching cost = (1 - IoU) + centre_weight * centre distance / predicted height.
+        centre_weight: matching cost = (1 - IoU) + centre_weight * centre distance / predicted height
+            + appearance_weight * (1 - appearance similarity) where both sides have an appearance.
+        appearance_weight: see centre_weight.
+        min_similarity: pairs whose appearances are less similar than this (cosine) are never matched.
+        appearance_memory: weight of the newest appearance in a track's running appearance (0..1).
         max_missed_frames: a track lives through up to this many frames without a detection (the gap is filled
             by interpolation); after a longer miss it ends.
         min_track_length: tracks with fewer detections than this are dropped. The minimum is capped at the
@@ -67,7 +71,10 @@ class TrackingParams:
     max_centre_distance: float = 0.75
     max_size_ratio: float = 1.5
     centre_weight: float = 0.5
-    max_missed_frames: int = 8
+    appearance_weight: float = 3.0
+    min_similarity: float = 0.5
+    appearance_memory: float = 0.2
+    max_missed_frames: int = 15
     min_track_length: int = 5
     velocity_smoothing: float = 0.5
     smoothing_window: int = 7
@@ -114,6 +121,38 @@ def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.where(union > 0, inter / np.maximum(union, 1e-12), 0.0)
 
 
+# Appearance: hue-saturation histograms of the upper and lower half of the box's middle (clothes, mostly),
+# each 8 hue x 4 saturation bins, plus 4 brightness bins (grey footage has no hue).
+_HUE_BINS, _SATURATION_BINS, _VALUE_BINS = 12, 4, 8
+_CORE = (0.25, 0.1, 0.75, 0.95)
+_SPREAD = np.array([0.25, 0.5, 0.25])  # the part of the box (x0, y0, x1, y1 fractions) whose colours are the person's
+
+
+def appearance(frame: np.ndarray, box: np.ndarray) -> np.ndarray | None:
+    """A unit-length colour descriptor of the person in an (x, y, w, h) box of an (H, W, 3) uint8 RGB frame; None
+    when the box holds fewer than 4 pixels per half."""
+    import cv2
+
+    x, y, w, h = np.asarray(box, dtype=np.float64)
+    x0, x1 = int(max(x + _CORE[0] * w, 0)), int(min(x + _CORE[2] * w, frame.shape[1]))
+    y0, y1 = int(max(y + _CORE[1] * h, 0)), int(min(y + _CORE[3] * h, frame.shape[0]))
+    middle = (y0 + y1) // 2
+    if x1 - x0 < 2 or middle - y0 < 2 or y1 - middle < 2:
+        return None
+    parts = []
+    for top, bottom in ((y0, middle), (middle, y1)):
+        hsv = cv2.cvtColor(np.ascontiguousarray(frame[top:bottom, x0:x1]), cv2.COLOR_RGB2HSV)
+        colour = cv2.calcHist([hsv], [0, 1], None, [_HUE_BINS, _SATURATION_BINS], [0, 180, 0, 256])
+        value = cv2.calcHist([hsv], [2], None, [_VALUE_BINS], [0, 256]).ravel()
+        # Spread each bin into its neighbours (hue wraps round), so that a colour near a bin edge still matches.
+        colour = 0.5 * colour + 0.25 * (np.roll(colour, 1, axis=0) + np.roll(colour, -1, axis=0))
+        colour = np.apply_along_axis(lambda row: np.convolve(row, _SPREAD, mode="same"), 1, colour).ravel()
+        value = np.convolve(value, _SPREAD, mode="same")
+        parts += [colour / max(colour.sum(), 1.0), value / max(value.sum(), 1.0)]
+    descriptor = np.sqrt(np.concatenate(parts))  # Hellinger: cosine of square roots = Bhattacharyya coefficient
+    return descriptor / max(float(np.linalg.norm(descriptor)), 1e-12)
+
+
 # ----------------------------------------------------------------------------------------------
 # Online association
 # ----------------------------------------------------------------------------------------------
@@ -128,6 +167,7 @@ class _LiveTrack:
     boxes: list[np.ndarray] = field(default_factory=list)
     scores: list[float] = field(default_factory=list)
     velocity: np.ndarray = field(default_factory=lambda: np.zeros(4))
+    appearance: np.ndarray | None = None  # running mean of its detections' descriptors (unit length)
     track_id: int | None = None  # given at confirmation
     released: int = 0  # boxes handed out so far (a prefix of the gap-filled track)
 
@@ -138,7 +178,11 @@ class _LiveTrack:
         box[2:] = np.maximum(box[2:], self.boxes[-1][2:] * 0.5)
         return box
 
-    def add(self, frame: int, box: np.ndarray, score: float, *, velocity_smoothing: float) -> None:
+    def add(self, frame: int, box: np.ndarray, score: float, *, velocity_smoothing: float,
+            seen: np.ndarray | None = None, memory: float = 0.0) -> None:
+        if seen is not None:
+            mixed = seen if self.appearance is None else memory * seen + (1.0 - memory) * self.appearance
+            self.appearance = mixed / max(float(np.linalg.norm(mixed)), 1e-12)
         if self.frames:
             steps = frame - self.frames[-1]
             measured = (box - self.boxes[-1]) / steps
@@ -151,8 +195,10 @@ class _LiveTrack:
         self.scores.append(score)
 
 
-def _match_cost(predicted: np.ndarray, detected: np.ndarray, params: TrackingParams) -> np.ndarray:
-    """(T, 4) predictions and (D, 4) detections, both (cx, cy, w, h) -> (T, D) cost, _FORBIDDEN_COST where gated."""
+def _match_cost(predicted: np.ndarray, detected: np.ndarray, params: TrackingParams,
+                similarity: np.ndarray | None = None) -> np.ndarray:
+    """(T, 4) predictions and (D, 4) detections, both (cx, cy, w, h), and their (T, D) appearance similarity (NaN
+    where either has none) -> (T, D) cost, _FORBIDDEN_COST where gated."""
     iou = box_iou(cxcywh_to_xywh(predicted), cxcywh_to_xywh(detected))
     height = np.maximum(predicted[:, None, 3], 1e-6)
     distance = np.linalg.norm(predicted[:, None, :2] - detected[None, :, :2], axis=-1) / height
@@ -160,16 +206,32 @@ def _match_cost(predicted: np.ndarray, detected: np.ndarray, params: TrackingPar
     similar_size = (ratio <= params.max_size_ratio) & (ratio >= 1.0 / params.max_size_ratio)
     allowed = similar_size & ((iou >= params.min_iou) | (distance <= params.max_centre_distance))
     cost = (1.0 - iou) + params.centre_weight * distance
+    if similarity is not None:
+        known = ~np.isnan(similarity)
+        allowed &= ~known | (np.nan_to_num(similarity, nan=1.0) >= params.min_similarity)
+        cost = cost + params.appearance_weight * np.where(known, 1.0 - np.nan_to_num(similarity), 0.0)
     return np.where(allowed, cost, _FORBIDDEN_COST)
 
 
-def _associate(live: list[_LiveTrack], frame: int, detected: np.ndarray,
+def _similarity(live: list[_LiveTrack], seen: Sequence[np.ndarray | None]) -> np.ndarray | None:
+    """(T, D) cosine similarity of track and detection appearances, NaN where either has none; None if none has."""
+    if all(t.appearance is None for t in live) or all(a is None for a in seen):
+        return None
+    out = np.full((len(live), len(seen)), np.nan)
+    for i, t in enumerate(live):
+        for j, a in enumerate(seen):
+            if t.appearance is not None and a is not None:
+                out[i, j] = float(t.appearance @ a)
+    return out
+
+
+def _associate(live: list[_LiveTrack], frame: int, detected: np.ndarray, seen: Sequence[np.ndarray | None],
                params: TrackingParams) -> tuple[list[tuple[int, int]], list[int]]:
     """Match live tracks to this frame's detections. Returns ((track index, detection index) pairs, unmatched dets)."""
     if not live or len(detected) == 0:
         return [], list(range(len(detected)))
     predicted = np.stack([t.predict(frame) for t in live])
-    cost = _match_cost(predicted, detected, params)
+    cost = _match_cost(predicted, detected, params, _similarity(live, seen))
     rows, cols = linear_sum_assignment(cost)
     pairs = [(int(r), int(c)) for r, c in zip(rows, cols) if cost[r, c] < _FORBIDDEN_COST]
     matched = {c for _, c in pairs}
@@ -282,13 +344,16 @@ class StreamingTracker:
         self._live = still
         detected = (xywh_to_cxcywh(np.stack([np.asarray(d.box, dtype=np.float64) for d in kept]))
                     if kept else np.zeros((0, 4)))
-        pairs, unmatched = _associate(self._live, frame, detected, params)
+        seen = [d.appearance for d in kept]
+        pairs, unmatched = _associate(self._live, frame, detected, seen, params)
         for ti, di in pairs:
-            self._live[ti].add(frame, detected[di], float(kept[di].score), velocity_smoothing=params.velocity_smoothing)
+            self._live[ti].add(frame, detected[di], float(kept[di].score), velocity_smoothing=params.velocity_smoothing,
+                               seen=seen[di], memory=params.appearance_memory)
         for di in sorted(unmatched, key=lambda i: detected[i, 0]):
             new = _LiveTrack(key=self._next_key)
             self._next_key += 1
-            new.add(frame, detected[di], float(kept[di].score), velocity_smoothing=params.velocity_smoothing)
+            new.add(frame, detected[di], float(kept[di].score), velocity_smoothing=params.velocity_smoothing,
+                    seen=seen[di], memory=params.appearance_memory)
             self._live.append(new)
         self._confirm(self._min_length(self.num_frames))
         for t in self._live:

@@ -38,11 +38,14 @@ class MediaInfo:
 
 @dataclass(frozen=True)
 class Detection:
-    """One person found in one frame: box (4,) as (x, y, w, h) pixels, score in [0, 1]."""
+    """One person found in one frame: box (4,) as (x, y, w, h) pixels, score in [0, 1], and optionally an
+    appearance descriptor (D,) (unit length; :func:`int_model.pipeline.tracking.appearance`) the tracker uses to
+    tell people apart where their boxes cross."""
 
     frame: int
     box: np.ndarray
     score: float
+    appearance: np.ndarray | None = None
 
 
 @dataclass

@@ -57,7 +57,7 @@ def test_registry_lists_and_builds_backends():
     names = list_detectors()
     assert {"hog", "whole_frame"} <= set(names)
     assert isinstance(get_detector("whole_frame"), WholeFrameDetector)
-    with pytest.raises(ValueError, match="unknown detector 'yolo'; choose one of: hog, whole_frame"):
+    with pytest.raises(ValueError, match="unknown detector 'yolo'; choose one of: ssdlite, hog, whole_frame"):
         get_detector("yolo")
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from int_model.pipeline.tracking import StreamingTracker, TrackingParams, box_iou, smooth_boxes, track
+from int_model.pipeline.tracking import StreamingTracker, TrackingParams, appearance, box_iou, smooth_boxes, track
 from int_model.pipeline.types import Detection, Track
 
 
@@ -64,6 +64,45 @@ def test_ids_survive_two_people_crossing():
         first, last = track_of(tracks, person, 0), track_of(tracks, person, 39)
         assert first.track_id == last.track_id
         assert box_iou(last.boxes[-1], person(39))[0, 0] > 0.7
+
+
+def _painted(colour: tuple[int, int, int]) -> np.ndarray:
+    """The appearance of a person in clothes of one colour on a grey road."""
+    frame = np.full((200, 100, 3), 128, np.uint8)
+    frame[20:180, 30:70] = colour
+    return appearance(frame, np.array([20.0, 10.0, 60.0, 180.0]))
+
+
+def test_appearance_keeps_ids_when_two_people_meet_and_turn_back():
+    """A red and a dark walker meet, stand together for 4 frames (one hidden behind the other), then each walks
+    back the way they came. Boxes alone predict that they walked on past each other (swapped ids); their clothes
+    say who is who."""
+    def there_and_back(x0: float, speed: float):
+        def box(t: int) -> np.ndarray:
+            x = x0 + speed * min(t, 20) - speed * max(0, t - 24)
+            return np.array([x, 100.0, 40.0, 100.0])
+        return box
+
+    red, dark = there_and_back(0.0, 7.0), there_and_back(300.0, -7.0)
+    colours = {0: _painted((200, 30, 30)), 1: _painted((30, 30, 40))}
+    plain = detections_for(45, [red, dark], missing={1: set(range(20, 25))})
+    dressed = [[Detection(d.frame, d.box, d.score, appearance=colours[int(d.box[0] > red(d.frame)[0] + 1)])
+                for d in frame] for frame in plain]
+    def same_track_before_and_after(tracks: list[Track], person) -> bool:
+        return track_of(tracks, person, 5).track_id == track_of(tracks, person, 44).track_id
+
+    with_clothes = track(dressed, num_frames=45)
+    assert len(with_clothes) == 2
+    assert same_track_before_and_after(with_clothes, red) and same_track_before_and_after(with_clothes, dark)
+    boxes_only = track(plain, num_frames=45)  # the same clip without appearance: the test can fail
+    assert not (same_track_before_and_after(boxes_only, red) and same_track_before_and_after(boxes_only, dark))
+
+
+def test_appearance_is_unit_length_and_tells_colours_apart():
+    red, red_again, dark = _painted((200, 30, 30)), _painted((190, 40, 35)), _painted((30, 30, 40))
+    assert np.isclose(np.linalg.norm(red), 1.0)
+    assert red @ red_again > 0.8 > red @ dark + 0.5
+    assert appearance(np.zeros((10, 10, 3), np.uint8), np.array([0.0, 0.0, 2.0, 2.0])) is None
 
 
 def test_three_frame_miss_is_filled_by_interpolation():
