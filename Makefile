@@ -10,13 +10,14 @@ PORT          ?= 7860
 APP_ARGS      ?=
 PYTEST_ARGS   ?=
 
-.PHONY: app test test-fast setup setup-dev system-deps browser-deps bench eval train-demo clean help
+.PHONY: app test test-fast setup setup-dev system-deps browser-deps bench eval eval-real train-demo clean help
 
 help:
 	@echo "make app    - set up and start the app on http://$(HOST):$(PORT)"
 	@echo "make test   - set up (with test dependencies) and run the whole test suite"
 	@echo "make bench  - run the benchmarks (JSON on stdout)"
 	@echo "make eval   - the shipped demo model's evidence on held-out synthetic clips (JSON + reports/eval/)"
+	@echo "make eval-real - the pipeline on real photos and a street clip from Debian's opencv-doc (reports/real/)"
 	@echo "make train-demo - train the demo model: the cpu-demo phases 1-3 and the whole-pose baseline (resumable)"
 
 $(PY):
@@ -71,6 +72,9 @@ bench: setup
 # The evidence of the README's results table; renders the held-out test clips on first use (a few minutes).
 eval: setup
 	$(PY) -m training.eval_report
+
+eval-real: setup
+	$(PY) -m training.real_footage
 
 train-demo: setup
 	bash scripts/train-cpu-demo.sh

@@ -113,6 +113,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--detect-every", type=int, default=1,
                         help="search for people every N-th frame only; the tracker interpolates between (default 1)")
     parser.add_argument("--boxes", help="JSON or CSV of frame, x, y, w, h[, id] boxes; replaces detection")
+    parser.add_argument("--refine", action="store_true",
+                        help="fit each body to the 2D keypoints of the shipped BlazePose network (a few optimiser "
+                             "steps from INT's output; slower)")
     parser.add_argument("--max-frames", type=int, default=MediaLimits().max_frames,
                         help="process at most this many frames; longer clips are cut with a note (default "
                              "%(default)s, as in the app; INT_MAX_FRAMES changes both)")
@@ -210,7 +213,7 @@ def _settings(args: argparse.Namespace) -> RunSettings:
                                       keep_vertices=not args.no_overlay or bool(args.meshes))
         return RunSettings(detector=args.detector, detect_every=args.detect_every, boxes=args.boxes,
                            limits=MediaLimits(max_frames=args.max_frames, max_duration_s=args.max_duration),
-                           fps=args.fps, inference=inference)
+                           fps=args.fps, inference=inference, refine=args.refine)
     except ValueError as exc:
         raise CliError(str(exc)) from exc
 

@@ -60,7 +60,7 @@ def convert_ssdlite() -> None:
     with tf.Graph().as_default() as cut:
         image = tf1.placeholder(tf.float32, [None, SSD_INPUT, SSD_INPUT, 3], name="image")
         tf.import_graph_def(graph, input_map={"Preprocessor/sub:0": image}, name="")
-        boxes = tf.reshape(cut.get_tensor_by_name("concat:0"), [-1, anchors.shape[0], 4], name="box_encodings")
+        tf.reshape(cut.get_tensor_by_name("concat:0"), [-1, anchors.shape[0], 4], name="box_encodings")
         tf.identity(cut.get_tensor_by_name("concat_1:0"), name="class_logits")
         with tf1.Session(graph=cut) as session:
             expected = session.run(["box_encodings:0", "class_logits:0"], {image: scaled})

@@ -51,7 +51,8 @@ def _limits(settings: Settings) -> MediaLimits:
     return MediaLimits(max_frames=settings.max_frames, max_duration_s=settings.max_duration_s)
 
 
-def _summary(results: Any, outcome: Any, model_info: dict, body_description: str) -> str:
+def _summary(results: Any, outcome: Any, model_info: dict, body_description: str,
+             people: str = "") -> str:
     checkpoint = Path(model_info["checkpoint"]).name if model_info["checkpoint"] else "none (untrained model)"
     lines = [
         f"### {results.status}: {results.message}",
@@ -60,6 +61,7 @@ def _summary(results: Any, outcome: Any, model_info: dict, body_description: str
         f"| Tracks | {len(results.track_ids)} ({len(results)} person-frames) |",
         f"| Checkpoint | {checkpoint} |",
         f"| Body model | {body_description} |",
+        *([f"| People | {people} |"] if people else []),
         f"| Time | {outcome.timings['wall']:.1f} s ("
         + ", ".join(f"{k} {v:.1f} s" for k, v in sorted(outcome.timings.items()) if k not in ("wall", "open"))
         + ") |",
@@ -100,7 +102,7 @@ def _curves(results: Any, track: int | None):
 def reconstruct(cache: ModelCache, media: Any, model_key: str, detector: str = DEFAULT_DETECTOR,
                 window: float = DEFAULT_WINDOW, precision: str = "fp32", side_view: bool = False,
                 meshes: bool = False, boxes: Any = None, request: gr.Request | None = None,
-                progress: gr.Progress | None = None):
+                progress: gr.Progress | None = None, *, refine: bool = False):
     """Run the pipeline on an uploaded image or clip; returns the outputs of the tab."""
     if media is None:
         raise UserError("upload an image or a clip first (or pick one of the examples)")
@@ -116,7 +118,7 @@ def reconstruct(cache: ModelCache, media: Any, model_key: str, detector: str = D
     run_dir = cache.sessions.folder(request) / f"run-{time.strftime('%Y%m%d-%H%M%S')}-{time.time_ns() % 10**6:06d}"
     reader = open_media(source, limits=_limits(cache.settings))  # MediaError: a clear message, nothing written
     box_path = None if boxes is None else str(boxes if isinstance(boxes, str) else boxes.name)
-    run_settings = RunSettings(detector=detector, boxes=box_path,
+    run_settings = RunSettings(detector=detector, boxes=box_path, refine=bool(refine),
                                inference=InferenceSettings(window=window, precision=precision))
     overlay = OverlayVideoSink(run_dir / "overlay", fps=reader.info.fps, settings=OverlaySettings(side_view=side_view))
     sinks = [overlay] + ([MeshSequenceSink(run_dir / "meshes", suffixes=(".glb",))] if meshes else [])
@@ -128,10 +130,13 @@ def reconstruct(cache: ModelCache, media: Any, model_key: str, detector: str = D
     outcome = run_pipeline(reader, run_dir, model=model, checkpoint=info["checkpoint"] or "none (untrained)",
                            settings=run_settings, sinks=sinks, progress=report)
     results = outcome.results
+    people = ("boxes file" if box_path else f"detector {detector}") + (
+        ", bodies fitted to BlazePose keypoints" if refine else "")
     downloads = [str(run_dir / RESULTS_FILE_NAME)]
     if results.status == "no_person":
         gr.Warning(results.message)
-        return (gr.update(value=None), gr.update(value=None), _summary(results, outcome, info, model.body_model.description),
+        return (gr.update(value=None), gr.update(value=None),
+                _summary(results, outcome, info, model.body_model.description, people),
                 downloads, None,
                 gr.update(maximum=1, value=0), gr.update(choices=["all"], value="all"), None, str(run_dir))
     downloads += [str(p) for p in write_results_bvh(results, body_model=model.body_model, out_dir=run_dir / "bvh")]
@@ -150,7 +155,7 @@ def reconstruct(cache: ModelCache, media: Any, model_key: str, detector: str = D
                                     centre=True, natural_depth=True))
     return (gr.update(value=None if still is not None else str(overlay.path), visible=still is None),
             gr.update(value=still, visible=still is not None),
-            _summary(results, outcome, info, model.body_model.description), downloads, mesh,
+            _summary(results, outcome, info, model.body_model.description, people), downloads, mesh,
             gr.update(maximum=last_frame, value=first), gr.update(choices=["all", *tracks], value="all"),
             _curves(results, None), str(run_dir))
 
@@ -189,6 +194,9 @@ def build_reconstruct_tab(cache: ModelCache, model_key: gr.State) -> tuple[gr.Fi
                     precision = gr.Dropdown(list(PRECISION_CHOICES), value="fp32", label="Precision")
                     side_view = gr.Checkbox(value=False, label="Side view panel in the overlay")
                     meshes = gr.Checkbox(value=False, label="Per-frame meshes (.glb, zipped)")
+                    refine = gr.Checkbox(value=False, label="Fit the bodies to 2D keypoints (BlazePose; slower)",
+                                         info="a few optimiser steps from INT's output towards the keypoints "
+                                              "BlazePose finds in each box; the analysis tabs never use it")
                     boxes = gr.File(label="Boxes file (CSV/JSON: frame, x, y, w, h[, id]); replaces detection",
                                     file_types=[".csv", ".json"])
                 run = gr.Button("Reconstruct", variant="primary")
@@ -211,14 +219,14 @@ def build_reconstruct_tab(cache: ModelCache, model_key: gr.State) -> tuple[gr.Fi
                  api_name=False)
 
     def on_run(media, key: str, detector: str, window: float, precision: str, side_view: bool, meshes: bool,
-               boxes, request: gr.Request, progress=gr.Progress()):
+               boxes, refine: bool, request: gr.Request, progress=gr.Progress()):
         return reconstruct(cache, media, key, detector, window, precision, side_view, meshes, boxes, request,
-                           progress)
+                           progress, refine=refine)
 
     def on_frame(run_dir: str | None, key: str, frame: float, track: str | None):
         return show_frame(cache, run_dir, key, frame, track)
 
-    run.click(on_run, [media, model_key, detector, window, precision, side_view, meshes, boxes_state],
+    run.click(on_run, [media, model_key, detector, window, precision, side_view, meshes, boxes_state, refine],
               [video, still, summary, downloads, viewer, frame, track, curves, run_state], api_name="reconstruct",
               concurrency_limit=SESSIONS_AT_ONCE, concurrency_id=HEAVY_WORK)
     frame.release(on_frame, [run_state, model_key, frame, track], [viewer, curves], api_name=False)

@@ -39,8 +39,8 @@ from .tracking import box_iou
 from .types import Detection
 
 __all__ = [
-    "DETECTORS",
     "DEFAULT_DETECTOR",
+    "DETECTORS",
     "DetectorUnavailable",
     "HogDetector",
     "HogParams",

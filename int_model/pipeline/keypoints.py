@@ -71,13 +71,27 @@ class PersonKeypoints:
     visibility: np.ndarray
     presence: float
 
-    def smpl_joints(self) -> tuple[np.ndarray, np.ndarray]:
-        """(24, 2) frame pixels at the SMPL joints BlazePose also marks, (24,) their visibility (0 elsewhere)."""
+    def smpl_joints(self, *, head: bool = False, frame_size: tuple[int, int] | None = None
+                    ) -> tuple[np.ndarray, np.ndarray]:
+        """(24, 2) frame pixels at the SMPL joints BlazePose also marks, (24,) their visibility (0 elsewhere).
+
+        Args:
+            head: also place SMPL's head joint, midway between the ears (an approximation: SMPL's head joint sits
+                inside the skull, near that line; used to steer the fit, not to measure against).
+            frame_size: (W, H); points outside the frame get confidence 0 (BlazePose guesses cut-off limbs).
+        """
         joints = np.zeros((NUM_JOINTS, 2))
         confidence = np.zeros(NUM_JOINTS)
         for blaze, smpl in BLAZEPOSE_TO_SMPL.items():
             i, j = BLAZEPOSE_NAMES.index(blaze), SMPL_JOINT_NAMES.index(smpl)
             joints[j], confidence[j] = self.points[i], self.visibility[i]
+        if head:
+            ears = [BLAZEPOSE_NAMES.index("left_ear"), BLAZEPOSE_NAMES.index("right_ear")]
+            j = SMPL_JOINT_NAMES.index("head")
+            joints[j], confidence[j] = self.points[ears].mean(axis=0), float(self.visibility[ears].min())
+        if frame_size is not None:
+            inside = ((joints >= 0) & (joints <= np.asarray(frame_size, dtype=np.float64) - 1)).all(axis=1)
+            confidence = np.where(inside, confidence, 0.0)
         return joints, confidence
 
 

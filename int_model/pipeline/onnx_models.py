@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 import threading
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 ASSETS = Path(__file__).resolve().parents[1] / "assets" / "detectors"
@@ -35,7 +35,7 @@ def model_available(path: Path) -> bool:
     return path.is_file() and onnxruntime_available()
 
 
-@lru_cache(maxsize=None)
+@cache
 def session(path: Path):
     """One inference session per network and process (onnxruntime sessions are safe to share across threads).
 

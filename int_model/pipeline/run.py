@@ -35,12 +35,15 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
+from functools import partial
 from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
 import torch
 
+from ..body_model import BodyModel
+from ..constants import NUM_JOINTS
 from ..model import IntModel
 from .boxes import load_boxes
 from .crops import (
@@ -54,7 +57,9 @@ from .crops import (
 )
 from .detection import DEFAULT_DETECTOR, get_detector
 from .inference import DecodedRows, InferenceSettings, WindowedInference
+from .keypoints import BlazePose
 from .media import MediaLimits, MediaReader, open_media
+from .refine import RefineParams, refine_to_keypoints
 from .results import RESULTS_FILE_NAME, PipelineResults, save_results
 from .tracking import StreamingTracker, TrackingParams, TrackRows, appearance
 from .types import MediaInfo, Track
@@ -93,6 +98,9 @@ class RunSettings:
         inference: :class:`InferenceSettings` (window, stride, precision, batches).
         focal_length: pixels for ``cam_t``; None: :func:`default_focal_length` of the frame size.
         queue_frames: frames buffered between the reader, the model and the sinks.
+        refine: fit each body to the 2D keypoints BlazePose finds in its box (:mod:`int_model.pipeline.refine`,
+            with ``refine_params``); off by default (the analysis views show the network's own output).
+        refine_params: :class:`RefineParams`.
     """
 
     detector: str = DEFAULT_DETECTOR
@@ -105,6 +113,8 @@ class RunSettings:
     inference: InferenceSettings = InferenceSettings()
     focal_length: float | None = None
     queue_frames: int = 16
+    refine: bool = False
+    refine_params: RefineParams = RefineParams()
 
     def __post_init__(self) -> None:
         longest = self.tracking.max_missed_frames + 1
@@ -314,13 +324,16 @@ class _FrameIn:
 
 @dataclass(frozen=True)
 class _RowsIn:
-    """Final rows of one track: consecutive ``frames`` (K,), ``boxes`` (K, 4), normalised ``crops`` (K, 3, S, S)."""
+    """Final rows of one track: consecutive ``frames`` (K,), ``boxes`` (K, 4), normalised ``crops`` (K, 3, S, S);
+    with refinement on, ``keypoints`` (K, 24, 2) image pixels at the SMPL joints and their confidence (K, 24)."""
 
     track_id: int
     frames: np.ndarray
     boxes: np.ndarray
     crops: torch.Tensor
     ended: bool
+    keypoints: np.ndarray | None = None
+    confidence: np.ndarray | None = None
 
 
 @dataclass(frozen=True)
@@ -339,6 +352,18 @@ def _crops_of(rows: TrackRows, images: dict[int, np.ndarray], crop: CropSettings
     return normalise_crops(np.stack(cut))
 
 
+def _keypoints_of(estimator: BlazePose, frames: np.ndarray, boxes: np.ndarray,
+                  images: dict[int, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """(K, 24, 2) image pixels at the SMPL joints and (K, 24) confidence (0 where BlazePose saw nobody)."""
+    points, confidence = np.zeros((len(frames), NUM_JOINTS, 2)), np.zeros((len(frames), NUM_JOINTS))
+    for k, (frame, box) in enumerate(zip(frames, boxes, strict=True)):
+        image = images[int(frame)]
+        (person,) = estimator.estimate(image, np.asarray(box)[None])
+        if person is not None:
+            points[k], confidence[k] = person.smpl_joints(head=True, frame_size=(image.shape[1], image.shape[0]))
+    return points, confidence
+
+
 def _detect_stream(reader: MediaReader, *, settings: RunSettings, crop: CropSettings, timer: StageTimer,
                    progress: ProgressCallback | None) -> Iterator[_Event]:
     """Decode, detect, track and crop, frame by frame (the reader thread). A frame's image is kept only until
@@ -347,12 +372,17 @@ def _detect_stream(reader: MediaReader, *, settings: RunSettings, crop: CropSett
     detector = get_detector(settings.detector)
     tracker = StreamingTracker(num_frames=info.num_frames, params=settings.tracking)
     images: dict[int, np.ndarray] = {}
+    estimator = BlazePose() if settings.refine else None
 
     def emit(released: list[TrackRows]) -> Iterator[_Event]:
         for rows in released:
             with timer.measure("crop"):
                 crops = _crops_of(rows, images, crop)
-            yield _RowsIn(rows.track_id, rows.frames, rows.boxes, crops, rows.ended)
+            keypoints = confidence = None
+            if estimator is not None:
+                with timer.measure("keypoints"):
+                    keypoints, confidence = _keypoints_of(estimator, rows.frames, rows.boxes, images)
+            yield _RowsIn(rows.track_id, rows.frames, rows.boxes, crops, rows.ended, keypoints, confidence)
 
     for index, frame in timer.timed("decode", reader):
         images[index] = frame
@@ -377,9 +407,10 @@ def _detect_stream(reader: MediaReader, *, settings: RunSettings, crop: CropSett
     yield _Complete(max(images, default=-1) + 1)
 
 
-def _boxes_stream(reader: MediaReader, tracks: Sequence[Track], *, crop: CropSettings,
-                  timer: StageTimer) -> Iterator[_Event]:
+def _boxes_stream(reader: MediaReader, tracks: Sequence[Track], *, crop: CropSettings, timer: StageTimer,
+                  refine: bool = False) -> Iterator[_Event]:
     """The same events for tracks known beforehand (user boxes)."""
+    estimator = BlazePose() if refine else None
     by_frame: dict[int, list[tuple[Track, int]]] = defaultdict(list)
     for t in tracks:
         for i, frame in enumerate(t.frames):
@@ -389,7 +420,13 @@ def _boxes_stream(reader: MediaReader, tracks: Sequence[Track], *, crop: CropSet
         for t, i in by_frame.get(index, []):
             with timer.measure("crop"):
                 crops = normalise_crops(crop_people(frame, np.asarray(t.boxes[i])[None], settings=crop)[0])
-            yield _RowsIn(t.track_id, t.frames[i:i + 1], np.asarray(t.boxes[i:i + 1]), crops, i == len(t) - 1)
+            keypoints = confidence = None
+            if estimator is not None:
+                with timer.measure("keypoints"):
+                    keypoints, confidence = _keypoints_of(estimator, t.frames[i:i + 1], np.asarray(t.boxes[i:i + 1]),
+                                                          {index: frame})
+            yield _RowsIn(t.track_id, t.frames[i:i + 1], np.asarray(t.boxes[i:i + 1]), crops, i == len(t) - 1,
+                          keypoints, confidence)
         yield _Complete(index + 1)
 
 
@@ -411,16 +448,35 @@ class _TrackSoFar:
 
     frames: list[int] = field(default_factory=list)
     boxes: list[np.ndarray] = field(default_factory=list)
+    keypoints: list[np.ndarray] = field(default_factory=list)  # (24, 2) image pixels, with refinement on
+    confidence: list[np.ndarray] = field(default_factory=list)  # (24,)
 
     def __len__(self) -> int:
         return len(self.frames)
+
+
+def _refine_rows(decoded: DecodedRows, keypoints: np.ndarray, confidence: np.ndarray, *, body_model: BodyModel,
+                 params: RefineParams) -> DecodedRows:
+    """Decoded rows fitted to their keypoints ((N, 24, 2) normalised crop coordinates, (N, 24) confidence)."""
+    fit = refine_to_keypoints(body_model, torch.from_numpy(decoded.rotmat), torch.from_numpy(decoded.betas),
+                              torch.from_numpy(decoded.cam), torch.from_numpy(keypoints), torch.from_numpy(confidence),
+                              params=params)
+
+    def numpy(t: torch.Tensor) -> np.ndarray:
+        return t.detach().float().cpu().numpy()
+
+    return replace(decoded, rotmat=numpy(fit.rotmat), pose=numpy(fit.pose), cam=numpy(fit.cam),
+                   joints3d=numpy(fit.joints3d), joints2d=numpy(fit.joints2d),
+                   vertices=None if decoded.vertices is None else numpy(fit.vertices))
 
 
 class _RowCollector:
     """Turns decoded rows into result rows (image coordinates) and frames into FrameResults, in order."""
 
     def __init__(self, *, crop: CropSettings, image_size: tuple[int, int], focal_length: float,
-                 faces: np.ndarray) -> None:
+                 faces: np.ndarray, refiner: Callable[[DecodedRows, np.ndarray, np.ndarray], DecodedRows] | None = None
+                 ) -> None:
+        self.refiner = refiner
         self.tracks: dict[int, _TrackSoFar] = defaultdict(_TrackSoFar)
         self.crop = crop
         self.image_size = image_size
@@ -431,11 +487,15 @@ class _RowCollector:
         self.counts: dict[int, int] = defaultdict(int)  # rows announced per frame
         self.next_frame = 0
 
-    def add_track_rows(self, track_id: int, frames: np.ndarray, boxes: np.ndarray) -> None:
+    def add_track_rows(self, track_id: int, frames: np.ndarray, boxes: np.ndarray, keypoints: np.ndarray | None = None,
+                       confidence: np.ndarray | None = None) -> None:
         track = self.tracks[track_id]
-        for frame, box in zip(frames, boxes, strict=True):
+        for k, (frame, box) in enumerate(zip(frames, boxes, strict=True)):
             track.frames.append(int(frame))
             track.boxes.append(np.asarray(box, dtype=np.float64))
+            if keypoints is not None and confidence is not None:
+                track.keypoints.append(keypoints[k])
+                track.confidence.append(confidence[k])
             self.counts[int(frame)] += 1
 
     def complete(self, before: int) -> None:
@@ -451,6 +511,11 @@ class _RowCollector:
         transforms = [CropTransform.from_box(b, settings=self.crop) for b in boxes]
         centres = np.array([t.centre for t in transforms])
         sides = np.array([t.side for t in transforms])
+        if self.refiner is not None and all(t.keypoints for t in tracks):
+            keypoints = np.stack([t.keypoints[i] for t, i in zip(tracks, decoded.index, strict=True)])
+            confidence = np.stack([t.confidence[i] for t, i in zip(tracks, decoded.index, strict=True)])
+            in_crop = (keypoints - centres[:, None]) / (sides[:, None, None] / 2.0)
+            decoded = self.refiner(decoded, in_crop, confidence)
         joints2d = centres[:, None] + decoded.joints2d.astype(np.float64) * (sides[:, None, None] / 2.0)
         cam_t = crop_camera_to_full(decoded.cam, centres, sides, image_size=self.image_size,
                                     focal_length=self.focal_length)
@@ -611,7 +676,7 @@ def run_pipeline(source: str | os.PathLike | MediaReader, out_dir: str | os.Path
         known = [t for t in boxes.tracks if len(t)]
 
         def produce() -> Iterable[_Event]:
-            return _boxes_stream(reader, known, crop=crop, timer=timer)
+            return _boxes_stream(reader, known, crop=crop, timer=timer, refine=settings.refine)
     else:
         get_detector(settings.detector)  # an unknown or unavailable detector fails before anything is written
 
@@ -627,7 +692,9 @@ def run_pipeline(source: str | os.PathLike | MediaReader, out_dir: str | os.Path
         body_model=body_model.identity, checkpoint=checkpoint, source=str(info.source),
     )
     engine = WindowedInference(model, settings=settings.inference)
-    collector = _RowCollector(crop=crop, image_size=image_size, focal_length=focal_length, faces=body_model.faces)
+    refiner = partial(_refine_rows, body_model=body_model, params=settings.refine_params) if settings.refine else None
+    collector = _RowCollector(crop=crop, image_size=image_size, focal_length=focal_length, faces=body_model.faces,
+                              refiner=refiner)
 
     def finish(rows: dict[str, np.ndarray] | None, status: str, message: str) -> RunOutcome:
         info_now = reader.info  # a damaged video found only while decoding updates its info
@@ -669,7 +736,8 @@ def run_pipeline(source: str | os.PathLike | MediaReader, out_dir: str | os.Path
                     collector.add_frame(event.index, event.image)
                     continue
                 if isinstance(event, _RowsIn):
-                    collector.add_track_rows(event.track_id, event.frames, event.boxes)
+                    collector.add_track_rows(event.track_id, event.frames, event.boxes, event.keypoints,
+                                             event.confidence)
                     with timer.measure("model"):
                         decoded = engine.add([event.track_id] * len(event.frames), event.crops)
                         if event.ended:

@@ -35,8 +35,17 @@ from scipy.signal import savgol_filter
 
 from .types import Detection, Track
 
-__all__ = ["StreamingTracker", "TrackRows", "TrackingParams", "appearance", "box_iou", "smooth_boxes", "track", "xywh_to_cxcywh",
-           "cxcywh_to_xywh"]
+__all__ = [
+    "StreamingTracker",
+    "TrackRows",
+    "TrackingParams",
+    "appearance",
+    "box_iou",
+    "cxcywh_to_xywh",
+    "smooth_boxes",
+    "track",
+    "xywh_to_cxcywh",
+]
 
 # Cost given to gated-out pairs so that the assignment never prefers them (they are rejected afterwards anyway).
 _FORBIDDEN_COST = 1e6

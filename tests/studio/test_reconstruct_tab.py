@@ -131,3 +131,15 @@ def test_two_sessions_reconstruct_at_the_same_time(tmp_path, example):
         assert len(sessions) == 2  # one folder per session, each with its run
     finally:
         demo.close()
+
+
+def test_a_real_photo_with_the_keypoint_fit_says_so(cache):
+    photo = Path(__file__).resolve().parents[1] / "data" / "real" / "messi5.jpg"
+    plain = reconstruct(cache, str(photo), "fresh:tiny", "ssdlite", 16, "fp32", False, False, None, None, None)
+    fitted = reconstruct(cache, str(photo), "fresh:tiny", "ssdlite", 16, "fp32", False, False, None, None, None,
+                         refine=True)
+    assert "detector ssdlite" in plain[2] and "BlazePose" not in plain[2]
+    assert "fitted to BlazePose keypoints" in fitted[2] and fitted[1]["visible"]
+    before = load_results(Path(plain[-1]) / "results.npz").joints2d
+    after = load_results(Path(fitted[-1]) / "results.npz").joints2d
+    assert before.shape == after.shape == (1, 24, 2) and np.abs(after - before).max() > 5.0  # pixels: it moved
