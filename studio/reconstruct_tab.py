@@ -13,7 +13,7 @@ import gradio as gr
 import numpy as np
 
 from int_model.constants import SMPL_JOINT_NAMES
-from int_model.pipeline.detection import DEFAULT_DETECTOR, DETECTORS
+from int_model.pipeline.detection import DEFAULT_DETECTOR, DETECTORS, FALLBACK_DETECTOR
 from int_model.pipeline.inference import DEFAULT_WINDOW, InferenceSettings
 from int_model.pipeline.media import MediaLimits, open_media
 from int_model.pipeline.results import RESULTS_FILE_NAME, load_results
@@ -37,6 +37,11 @@ STAGE_LABELS = {"people": "finding people", "inference": "running INT", "output"
 def examples() -> list[str]:
     """The bundled example clips (rendered by the project's own synthetic generator)."""
     return sorted(str(p) for p in EXAMPLES_DIR.glob("*.mp4"))
+
+
+def real_examples() -> list[str]:
+    """Real photographs (OpenCV's sample data; studio/examples/real/README.md)."""
+    return sorted(str(p) for p in (EXAMPLES_DIR / "real").glob("*") if p.suffix in (".jpg", ".png"))
 
 
 def two_walkers() -> str:
@@ -115,23 +120,34 @@ def reconstruct(cache: ModelCache, media: Any, model_key: str, detector: str = D
     if window < 2:
         raise UserError("the temporal window must be at least 2 frames")
     model, info = cache.get(model_key)
-    run_dir = cache.sessions.folder(request) / f"run-{time.strftime('%Y%m%d-%H%M%S')}-{time.time_ns() % 10**6:06d}"
-    reader = open_media(source, limits=_limits(cache.settings))  # MediaError: a clear message, nothing written
     box_path = None if boxes is None else str(boxes if isinstance(boxes, str) else boxes.name)
-    run_settings = RunSettings(detector=detector, boxes=box_path, refine=bool(refine),
-                               inference=InferenceSettings(window=window, precision=precision))
-    overlay = OverlayVideoSink(run_dir / "overlay", fps=reader.info.fps, settings=OverlaySettings(side_view=side_view))
-    sinks = [overlay] + ([MeshSequenceSink(run_dir / "meshes", suffixes=(".glb",))] if meshes else [])
+    tried = [detector]
+    if box_path is None and detector == DEFAULT_DETECTOR and DETECTORS[FALLBACK_DETECTOR].available():
+        tried.append(FALLBACK_DETECTOR)
 
     def report(stage: str, done: int, total: int) -> None:
         if progress is not None:
             progress((done, max(total, 1)), desc=STAGE_LABELS.get(stage, stage))
 
-    outcome = run_pipeline(reader, run_dir, model=model, checkpoint=info["checkpoint"] or "none (untrained)",
-                           settings=run_settings, sinks=sinks, progress=report)
+    for attempt, used in enumerate(tried):
+        run_dir = (cache.sessions.folder(request)
+                   / f"run-{time.strftime('%Y%m%d-%H%M%S')}-{time.time_ns() % 10**6:06d}")
+        reader = open_media(source, limits=_limits(cache.settings))  # MediaError: a clear message, nothing written
+        run_settings = RunSettings(detector=used, boxes=box_path, refine=bool(refine),
+                                   inference=InferenceSettings(window=window, precision=precision))
+        overlay = OverlayVideoSink(run_dir / "overlay", fps=reader.info.fps,
+                                   settings=OverlaySettings(side_view=side_view))
+        sinks = [overlay] + ([MeshSequenceSink(run_dir / "meshes", suffixes=(".glb",))] if meshes else [])
+        outcome = run_pipeline(reader, run_dir, model=model, checkpoint=info["checkpoint"] or "none (untrained)",
+                               settings=run_settings, sinks=sinks, progress=report)
+        if outcome.results.status != "no_person" or attempt == len(tried) - 1:
+            break
     results = outcome.results
-    people = ("boxes file" if box_path else f"detector {detector}") + (
-        ", bodies fitted to BlazePose keypoints" if refine else "")
+    people = "boxes file" if box_path else f"detector {used}"
+    if used != detector:
+        people += f" ({detector} found nobody; {used} finds rendered figures like the bundled examples)"
+    if refine:
+        people += ", bodies fitted to BlazePose keypoints"
     downloads = [str(run_dir / RESULTS_FILE_NAME)]
     if results.status == "no_person":
         gr.Warning(results.message)
@@ -186,8 +202,6 @@ def build_reconstruct_tab(cache: ModelCache, model_key: gr.State) -> tuple[gr.Fi
         with gr.Row():
             with gr.Column(scale=1):
                 media = gr.File(label="Image or clip", file_types=["image", "video", ".gif"])
-                if examples():
-                    gr.Examples(examples(), inputs=[media], label="Examples made by the synthetic generator")
                 with gr.Accordion("Settings", open=False):
                     detector = gr.Dropdown(list(DETECTORS), value=DEFAULT_DETECTOR, label="Person detector")
                     window = gr.Slider(2, 128, value=DEFAULT_WINDOW, step=1, label="Temporal window (frames)")
@@ -200,6 +214,12 @@ def build_reconstruct_tab(cache: ModelCache, model_key: gr.State) -> tuple[gr.Fi
                     boxes = gr.File(label="Boxes file (CSV/JSON: frame, x, y, w, h[, id]); replaces detection",
                                     file_types=[".csv", ".json"])
                 run = gr.Button("Reconstruct", variant="primary")
+                if examples() or real_examples():
+                    # Rendered clips show procedural mannequins that HOG finds; real photos need the default.
+                    gr.Examples([[p, FALLBACK_DETECTOR] for p in examples()]
+                                + [[p, DEFAULT_DETECTOR] for p in real_examples()], inputs=[media, detector],
+                                label="Examples: clips made by the synthetic generator (HOG), real photos "
+                                      "(OpenCV's sample data)")
             with gr.Column(scale=2):
                 video = gr.Video(label="Overlay", autoplay=False)
                 still = gr.Image(label="Overlay (image)", type="numpy", visible=False)

@@ -55,8 +55,10 @@ def ensure_synthetic(spec: DatasetSpec, *, root: Path, progress: bool = True) ->
         read_manifest(folder)  # FileNotFoundError naming the folder and the command that generates it
         return folder
     started = time.perf_counter()
+    config = SyntheticConfig(image_size=spec.size)
     manifest = ensure_dataset(out_dir=folder, num_clips=spec.clips, num_frames=spec.frames, seed=spec.seed,
-                              num_people=spec.people, config=SyntheticConfig(image_size=spec.size),
+                              num_people=spec.people, config=config.realistic() if spec.look == "realistic" else config,
+                              backgrounds=None if spec.backgrounds is None else _under(root, spec.backgrounds, root),
                               workers=spec.workers, progress=progress)
     if time.perf_counter() - started > 1.0 and manifest["run"]["clips_rendered"]:  # rendered now, not cached
         log.info("generated synthetic dataset %s: %d clips x %d frames at %d px in %s (%s frames/s)", spec.name,

@@ -106,6 +106,11 @@ class DatasetSpec:
             generated with other settings): clips of ``frames`` frames of ``size`` x ``size`` pixels with ``people``
             people each, from ``seed``.
         workers: rendering processes for that generation.
+        look: ``plain`` (the generator's defaults) or ``realistic`` (the camera and sensor effects of real footage:
+            low resolution, motion blur, grey frames, people cut by the frame edge, detector-like boxes; see
+            :data:`training.synthetic.config.REALISTIC`).
+        backgrounds: a folder of photographs (under ``data.root`` when relative) the generator draws backgrounds
+            from (``user_background_prob`` of the clips); none: procedural backgrounds only.
         path: the database file or the 3DPW folder (default ``<root>/database/<name>_<split>_db.pt`` and
             ``<root>/3dpw``); relative paths are under ``data.root``.
         image_root: the folder a database file's image names are relative to (default ``<root>/<name>``).
@@ -121,6 +126,8 @@ class DatasetSpec:
     size: int = 224
     people: int = 1
     workers: int = 1
+    look: Literal["plain", "realistic"] = "plain"
+    backgrounds: str | None = None
     path: str | None = None
     image_root: str | None = None
 
@@ -135,6 +142,10 @@ class DatasetSpec:
                 raise ValueError(f"{name}: must be >= 1, got {value}")
         if self.kind != "synthetic" and (self.clips is not None or self.frames is not None):
             raise ValueError(f"clips: only synthetic datasets are generated, not {self.kind} ones")
+        if self.look not in ("plain", "realistic"):
+            raise ValueError(f"look: must be plain or realistic, got {self.look!r}")
+        if self.kind != "synthetic" and (self.look != "plain" or self.backgrounds is not None):
+            raise ValueError(f"look, backgrounds: only for synthetic datasets, not {self.kind} ones")
         if self.kind == "synthetic" and (self.path is not None or self.image_root is not None):
             raise ValueError("path: a synthetic dataset lives in <data.root>/synthetic/<name>")
 

@@ -40,6 +40,7 @@ from .types import Detection
 
 __all__ = [
     "DEFAULT_DETECTOR",
+    "FALLBACK_DETECTOR",
     "DETECTORS",
     "DetectorUnavailable",
     "HogDetector",
@@ -57,6 +58,9 @@ __all__ = [
 ]
 
 DEFAULT_DETECTOR = "ssdlite"
+#: What the app tries when the default finds nobody in a whole clip: the project's own rendered examples show
+#: procedural mannequins, which a detector trained on real people rightly ignores and HOG's silhouette test finds.
+FALLBACK_DETECTOR = "hog"
 
 
 class DetectorUnavailable(RuntimeError):

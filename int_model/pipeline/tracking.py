@@ -65,6 +65,9 @@ class TrackingParams:
         appearance_weight: see centre_weight.
         min_similarity: pairs whose appearances are less similar than this (cosine) are never matched.
         appearance_memory: weight of the newest appearance in a track's running appearance (0..1).
+        new_track_max_iou: an unmatched detection overlapping a matched one of the same frame by more than this
+            starts no track (a detector's second box on one person; a person hidden that much behind another
+            starts their track once they come out).
         max_missed_frames: a track lives through up to this many frames without a detection (the gap is filled
             by interpolation); after a longer miss it ends.
         min_track_length: tracks with fewer detections than this are dropped. The minimum is capped at the
@@ -83,6 +86,7 @@ class TrackingParams:
     appearance_weight: float = 3.0
     min_similarity: float = 0.5
     appearance_memory: float = 0.2
+    new_track_max_iou: float = 0.3
     max_missed_frames: int = 15
     min_track_length: int = 5
     velocity_smoothing: float = 0.5
@@ -358,6 +362,10 @@ class StreamingTracker:
         for ti, di in pairs:
             self._live[ti].add(frame, detected[di], float(kept[di].score), velocity_smoothing=params.velocity_smoothing,
                                seen=seen[di], memory=params.appearance_memory)
+        if pairs and unmatched:
+            taken = cxcywh_to_xywh(detected[[di for _, di in pairs]])
+            overlap = box_iou(cxcywh_to_xywh(detected[unmatched]), taken).max(axis=1)
+            unmatched = [di for di, o in zip(unmatched, overlap) if o <= params.new_track_max_iou]
         for di in sorted(unmatched, key=lambda i: detected[i, 0]):
             new = _LiveTrack(key=self._next_key)
             self._next_key += 1

@@ -65,6 +65,16 @@ class SyntheticConfig:
         background_weights: (kind, weight) pairs of procedural kinds (:mod:`training.synthetic.backgrounds`).
         user_background_prob: probability of using one of the user's images when a folder is given.
 
+    Camera and sensor (off by default; :data:`REALISTIC` turns them on; :mod:`training.synthetic.effects`):
+        low_res_prob, low_res_scale: probability that a clip is seen at low resolution, and the shrink factor.
+        motion_blur_prob, motion_blur_px: probability of motion blur, and its length in pixels.
+        grey_prob: probability of a grey (luma-only) clip.
+        truncation_prob: probability that the camera aims away from the (first) person so that the frame cuts
+            them, ...
+        truncation_offset: ... by this fraction of the view's height (mostly upwards: the legs leave the frame, the
+            upper body stays in view).
+        clip_boxes: person boxes (labels, training crops) are the visible part inside the frame, as a
+            detector's are, rather than the whole projected body.
     Occluders:
         occluder_clip_prob: probability that a clip has occluders.
         occluders_per_clip: range of their number (inclusive).
@@ -117,6 +127,14 @@ class SyntheticConfig:
     )
     user_background_prob: float = 0.7
 
+    low_res_prob: float = 0.0
+    low_res_scale: tuple[float, float] = (0.25, 0.6)
+    motion_blur_prob: float = 0.0
+    motion_blur_px: tuple[float, float] = (2.0, 8.0)
+    grey_prob: float = 0.0
+    truncation_prob: float = 0.0
+    truncation_offset: tuple[float, float] = (0.2, 0.4)
+    clip_boxes: bool = False
     occluder_clip_prob: float = 0.5
     occluders_per_clip: tuple[int, int] = (1, 2)
     occluder_size: tuple[float, float] = (0.15, 0.5)
@@ -135,6 +153,10 @@ class SyntheticConfig:
         if not self.fps > 0:
             raise ValueError(f"fps must be > 0, got {self.fps}")
 
+    def realistic(self) -> SyntheticConfig:
+        """This config with the camera and sensor effects of real footage on (:data:`REALISTIC`)."""
+        return dataclasses.replace(self, **REALISTIC)
+
     def to_dict(self) -> dict[str, Any]:
         """JSON-friendly dict (tuples become lists)."""
         return dataclasses.asdict(self)
@@ -151,3 +173,12 @@ class SyntheticConfig:
             return tuple(as_tuple(v) for v in value) if isinstance(value, list) else value
 
         return cls(**{key: as_tuple(value) for key, value in data.items()})
+
+
+#: The camera and sensor effects of real footage, for :meth:`SyntheticConfig.realistic` (the data spec's
+#: ``look: realistic``): a quarter of the clips at low resolution, a third blurred, one in six grey, one in five
+#: cut by the frame edge, and detector-like boxes.
+REALISTIC: dict[str, Any] = {
+    "low_res_prob": 0.25, "motion_blur_prob": 0.3, "grey_prob": 0.15, "truncation_prob": 0.2, "clip_boxes": True,
+    "fill": (0.3, 0.85),
+}

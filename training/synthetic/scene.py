@@ -37,6 +37,7 @@ from viz.renderer import PinholeCamera, Renderer, RenderLayers, SceneMesh
 
 from . import backgrounds as bg
 from .config import SyntheticConfig
+from .effects import NO_EFFECTS, ImageEffects, apply_effects, sample_effects
 from .motions import RANDOM_MOTION, Motion, angles_to_rotmat, periodic_motion, random_motion
 from .occluders import Occluder, make_sprite, occluder_masks, random_occluder_colours
 
@@ -490,6 +491,8 @@ def render_clip(
     noise_std: float = 0.0,
     noise_seed: int = 0,
     background_kind: str = "given",
+    effects: ImageEffects = NO_EFFECTS,
+    clip_boxes: bool = False,
 ) -> RenderedClip:
     """Render people in motion over a background, with occluders, and label every person in every frame.
 
@@ -504,6 +507,8 @@ def render_clip(
         lighting: light levels and tint.
         noise_std: Gaussian sensor noise in grey levels, drawn from ``noise_seed``.
         background_kind: recorded in the result.
+        effects: low resolution, motion blur, grey (:mod:`training.synthetic.effects`), before the noise.
+        clip_boxes: person boxes are the part inside the frame (as a detector's), not the whole projection.
 
     Returns:
         :class:`RenderedClip` with frames (T, H, W, 3) uint8 and one :class:`PersonLabels` per person.
@@ -521,7 +526,7 @@ def render_clip(
               for p in people]
 
     pixels = [camera.project(p.vertices) for p in posed]  # (T, V, 2) each
-    boxes = [_boxes(px) for px in pixels]
+    boxes = [_boxes(px, frame=(width, height) if clip_boxes else None) for px in pixels]
     resolved = [o.resolve(boxes[o.anchor][num_frames // 2]) if o.anchor is not None else o for o in occluders]
     occ_colour, occ_cover = occluder_masks(resolved, [make_sprite(o) for o in resolved], num_frames=num_frames,
                                            height=height, width=width)
@@ -544,7 +549,7 @@ def render_clip(
             image = _composite_people(base, layers, tint)
             a = occ_cover[t][..., None]
             image = image * (1 - a) + occ_colour[t]
-            image = image * 255.0
+            image = apply_effects(image, effects) * 255.0
             if noise_std > 0:
                 image = image + noise_rng.normal(0.0, noise_std, size=image.shape)
             frames[t] = np.clip(np.rint(image), 0, 255).astype(np.uint8)
@@ -579,9 +584,14 @@ def render_clip(
                         background_kind=background_kind, occluders=tuple(resolved), occluder_coverage=occ_cover)
 
 
-def _boxes(pixels: np.ndarray) -> np.ndarray:
-    """(T, V, 2) projected vertices -> (T, 4) boxes (cx, cy, w, h)."""
+def _boxes(pixels: np.ndarray, *, frame: tuple[int, int] | None = None) -> np.ndarray:
+    """(T, V, 2) projected vertices -> (T, 4) boxes (cx, cy, w, h); with ``frame`` (W, H), the part inside it
+    (a person wholly outside gets a 1-pixel box at the nearest edge)."""
     low, high = pixels.min(axis=1), pixels.max(axis=1)
+    if frame is not None:
+        limit = np.asarray(frame, dtype=low.dtype)
+        low, high = np.clip(low, 0, limit - 1), np.clip(high, 0, limit)
+        high = np.maximum(high, low + 1)
     return np.concatenate([(low + high) / 2.0, high - low], axis=1)
 
 
@@ -642,6 +652,8 @@ class SceneSpec:
     fps: float
     noise_std: float
     noise_seed: int
+    effects: ImageEffects = NO_EFFECTS
+    clip_boxes: bool = False
 
 
 def standing_height(body_model: BodyModel, betas: np.ndarray) -> float:
@@ -758,6 +770,10 @@ def sample_scene(
     if num_people < 1:
         raise ValueError(f"num_people must be >= 1, got {num_people}")
     size = config.image_size
+    # The camera and sensor effects draw from their own stream (spawning does not advance ``rng``), so that with
+    # them off a clip is exactly what it was before they existed.
+    effects_rng = rng.spawn(1)[0]
+    effects = sample_effects(effects_rng, config)
     duration = (num_frames - 1) / config.fps
     times = np.arange(num_frames) / config.fps
     fov = math.radians(rng.uniform(*config.fov_deg))
@@ -789,6 +805,10 @@ def sample_scene(
 
     jitter = rng.uniform(-config.centre_jitter, config.centre_jitter, size=2) * heights[0]
     target = np.array([jitter[0], heights[0] / 2.0 + jitter[1], 0.0])
+    if effects_rng.uniform() < config.truncation_prob:  # aim higher or to one side: the frame cuts the person
+        offset = effects_rng.uniform(*config.truncation_offset) * heights[0] / fill  # of the view's height
+        direction = effects_rng.uniform(-0.6, 0.6) + math.pi / 2  # mostly up (world y): the legs leave the frame
+        target += np.array([math.cos(direction) * offset, math.sin(direction) * offset, 0.0])
     camera = Camera.look_at(target=target, distance=distance, elevation_deg=elevation, roll_deg=roll,
                             focal_length=focal, width=size, height=size)
 
@@ -811,7 +831,8 @@ def sample_scene(
                         tint=(float(tint[0]), float(tint[1]), float(tint[2])))
     return SceneSpec(people=tuple(placed), camera=camera, background=background, background_kind=kind,
                      occluders=occluders, lighting=lighting, num_frames=num_frames, fps=config.fps,
-                     noise_std=float(rng.uniform(*config.noise_std)), noise_seed=int(rng.integers(2**63)))
+                     noise_std=float(rng.uniform(*config.noise_std)), noise_seed=int(rng.integers(2**63)),
+                     effects=effects, clip_boxes=config.clip_boxes)
 
 
 def render_scene(scene: SceneSpec, *, body_model: BodyModel, renderer: Renderer) -> RenderedClip:
@@ -819,7 +840,8 @@ def render_scene(scene: SceneSpec, *, body_model: BodyModel, renderer: Renderer)
     return render_clip(people=scene.people, camera=scene.camera, background=scene.background,
                        num_frames=scene.num_frames, fps=scene.fps, body_model=body_model, renderer=renderer,
                        occluders=scene.occluders, lighting=scene.lighting, noise_std=scene.noise_std,
-                       noise_seed=scene.noise_seed, background_kind=scene.background_kind)
+                       noise_seed=scene.noise_seed, background_kind=scene.background_kind, effects=scene.effects,
+                       clip_boxes=scene.clip_boxes)
 
 
 __all__ = [

@@ -61,7 +61,9 @@ def tiny(body_model):
     return build_model("tiny", body_model=body_model).eval()
 
 
-SETTINGS = RunSettings(inference=InferenceSettings(window=8, encode_batch=8))
+# These tests check the pipeline's mechanics on rendered procedural people, which HOG finds reliably; the
+# default detector is tested on real photographs (test_real_people.py).
+SETTINGS = RunSettings(detector="hog", inference=InferenceSettings(window=8, encode_batch=8))
 
 
 class RecordingSink:
@@ -122,7 +124,7 @@ def test_every_person_gets_a_track_and_every_frame_reaches_the_sinks(clip, tiny,
 
 def test_detecting_every_other_frame_keeps_the_tracks(clip, tiny, tmp_path):
     path, _ = clip
-    settings = RunSettings(detect_every=2, inference=SETTINGS.inference)
+    settings = RunSettings(detector="hog", detect_every=2, inference=SETTINGS.inference)
     outcome = run_pipeline(path, tmp_path, model=tiny, checkpoint="x", settings=settings)
     results = outcome.results
     assert results.status == "ok" and len(results.track_ids) == 3
