@@ -14,7 +14,7 @@ from typing import Any
 
 import gradio as gr
 
-from int_model.pipeline.detection import DEFAULT_DETECTOR, DETECTORS, FALLBACK_DETECTOR
+from int_model.pipeline.detection import DEFAULT_DETECTOR, detectors_to_try
 from int_model.pipeline.results import RESULTS_FILE_NAME, PipelineResults, load_results
 from int_model.pipeline.run import RunSettings, run_pipeline
 from int_model.pipeline.media import MediaLimits, open_media
@@ -62,14 +62,14 @@ def clip_results(cache: ModelCache, media: Any, run_dir: str | None, model_key: 
             progress((done, max(total, 1)), desc=f"finding people and tracks ({stage})")
 
     # The default detector is trained on real people; the bundled rendered clips need HOG (see FALLBACK_DETECTOR).
-    for detector in (DEFAULT_DETECTOR, FALLBACK_DETECTOR):
+    for detector in detectors_to_try(DEFAULT_DETECTOR):
         out = (cache.sessions.folder(request)
                / f"analysis-{time.strftime('%Y%m%d-%H%M%S')}-{time.time_ns() % 10**6:06d}")
         reader = open_media(source, limits=MediaLimits(max_frames=cache.settings.max_frames,
                                                        max_duration_s=cache.settings.max_duration_s))
         outcome = run_pipeline(reader, out, model=model, checkpoint=info["checkpoint"] or "none (untrained)",
                                settings=RunSettings(detector=detector), progress=report)
-        if outcome.results.status != "no_person" or not DETECTORS[FALLBACK_DETECTOR].available():
+        if outcome.results.status != "no_person":
             break
     return outcome.results, out
 

@@ -13,7 +13,7 @@ import gradio as gr
 import numpy as np
 
 from int_model.constants import SMPL_JOINT_NAMES
-from int_model.pipeline.detection import DEFAULT_DETECTOR, DETECTORS, FALLBACK_DETECTOR
+from int_model.pipeline.detection import DEFAULT_DETECTOR, DETECTORS, FALLBACK_DETECTOR, detectors_to_try
 from int_model.pipeline.inference import DEFAULT_WINDOW, InferenceSettings
 from int_model.pipeline.media import MediaLimits, open_media
 from int_model.pipeline.results import RESULTS_FILE_NAME, load_results
@@ -121,9 +121,7 @@ def reconstruct(cache: ModelCache, media: Any, model_key: str, detector: str = D
         raise UserError("the temporal window must be at least 2 frames")
     model, info = cache.get(model_key)
     box_path = None if boxes is None else str(boxes if isinstance(boxes, str) else boxes.name)
-    tried = [detector]
-    if box_path is None and detector == DEFAULT_DETECTOR and DETECTORS[FALLBACK_DETECTOR].available():
-        tried.append(FALLBACK_DETECTOR)
+    tried = detectors_to_try(detector) if box_path is None else [detector]
 
     def report(stage: str, done: int, total: int) -> None:
         if progress is not None:

@@ -49,6 +49,7 @@ __all__ = [
     "SsdLiteDetector",
     "SsdParams",
     "WholeFrameDetector",
+    "detectors_to_try",
     "get_detector",
     "hard_nms",
     "list_detectors",
@@ -480,7 +481,6 @@ class SsdLiteDetector(PersonDetector):
         except onnx_models.ModelUnavailable as error:
             raise DetectorUnavailable(str(error)) from error
         self.params = params
-        self._anchors: np.ndarray | None = None
 
     def _run(self, images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(N, 300, 300, 3) uint8 -> boxes (N, A, 4) as (x0, y0, x1, y1) in [0, 1] of each image, scores (N, A)."""
@@ -575,6 +575,13 @@ def list_detectors() -> dict[str, str]:
     """Name -> one-line description (with '(not available here)' where it cannot run)."""
     return {name: backend.description + ("" if backend.available() else " (not available here)")
             for name, backend in DETECTORS.items()}
+
+
+def detectors_to_try(name: str) -> list[str]:
+    """The detector ``name``, then :data:`FALLBACK_DETECTOR` when ``name`` is the default and the fallback can run
+    here: what the app runs in turn until one finds somebody."""
+    fallback = name == DEFAULT_DETECTOR and FALLBACK_DETECTOR in DETECTORS and DETECTORS[FALLBACK_DETECTOR].available()
+    return [name, FALLBACK_DETECTOR] if fallback else [name]
 
 
 def get_detector(name: str = DEFAULT_DETECTOR, **kwargs: object) -> PersonDetector:

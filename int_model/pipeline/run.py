@@ -392,7 +392,6 @@ def _detect_stream(reader: MediaReader, *, settings: RunSettings, crop: CropSett
             found = detector.detect(frame, frame_index=index) if searched else []
         with timer.measure("track"):
             found = [replace(d, appearance=appearance(frame, d.box)) for d in found]
-        with timer.measure("track"):
             released = tracker.update(index, found)
         yield from emit(released)
         before = tracker.complete_before

@@ -29,6 +29,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+import cv2
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 from scipy.signal import savgol_filter
@@ -144,8 +145,6 @@ _SPREAD = np.array([0.25, 0.5, 0.25])  # the part of the box (x0, y0, x1, y1 fra
 def appearance(frame: np.ndarray, box: np.ndarray) -> np.ndarray | None:
     """A unit-length colour descriptor of the person in an (x, y, w, h) box of an (H, W, 3) uint8 RGB frame; None
     when the box holds fewer than 4 pixels per half."""
-    import cv2
-
     x, y, w, h = np.asarray(box, dtype=np.float64)
     x0, x1 = int(max(x + _CORE[0] * w, 0)), int(min(x + _CORE[2] * w, frame.shape[1]))
     y0, y1 = int(max(y + _CORE[1] * h, 0)), int(min(y + _CORE[3] * h, frame.shape[0]))
