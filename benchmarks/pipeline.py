@@ -30,7 +30,7 @@ import numpy as np
 import torch
 
 from int_model import build_model, load_body_model
-from int_model.pipeline.crops import CropSettings, crop_people, normalise_crops
+from int_model.crops import CropSettings, crop_people, normalise_crops
 from int_model.pipeline.inference import InferenceSettings, infer_tracks
 from int_model.pipeline.media import MediaLimits, open_media
 from int_model.pipeline.results import PipelineResults

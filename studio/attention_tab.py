@@ -15,7 +15,7 @@ import gradio as gr
 import numpy as np
 
 from int_model.constants import TOKEN_NAMES
-from int_model.pipeline.crops import normalise_crops
+from int_model.crops import normalise_crops, normalised_to_crop_pixels
 from viz import attention as att
 from viz import figures as F
 from viz.attribution import AttributionTarget, attribute, map_agreement, pool_to_grid
@@ -94,7 +94,7 @@ def image_attention(cache: ModelCache, windows: AnalysisCache, media: Any, run_d
 
     matrix = att.spatial_view(run.spatial_attention, layer=layer_index, head=head_choice)
     maps = np.stack([att.upsample_map(g, size=size) for g in att.token_patch_maps(matrix, layout=layout)])
-    joints_px = att.normalised_to_crop_pixels(run.joints2d, size=size)
+    joints_px = normalised_to_crop_pixels(run.joints2d, size=size)
     view = ("attention rollout through block " + str(layer_index) if head_choice == att.ROLLOUT
             else f"block {layer_index}, {'mean of heads' if head_choice == att.MEAN else f'head {head_choice}'}")
     crop_heat = att.heatmap_overlay(crop, att.normalise_map(maps[token_index]))
@@ -103,7 +103,7 @@ def image_attention(cache: ModelCache, windows: AnalysisCache, media: Any, run_d
         cv2.circle(crop_heat, (int(x), int(y)), max(2, size // 64), (0, 255, 255), -1, lineType=cv2.LINE_AA)
     crop_heat = cv2.resize(crop_heat, (CROP_DISPLAY_PX, CROP_DISPLAY_PX), interpolation=cv2.INTER_LINEAR)
     heat = att.map_to_frame(att.normalise_map(maps[token_index]), transform=transform, frame_size=full.shape[:2])
-    point = transform.normalised_to_image(run.joints2d[token_index]) if token_index < layout.num_joints else None
+    point = transform.to_image(run.joints2d[token_index]) if token_index < layout.num_joints else None
     frame_fig = F.frame_attention_figure(full, heat, transform=transform, point=point,
                                          title=f"{token}: {view}, frame {frame_number}")
     grid_fig = F.token_grid_figure(crop, maps, joints_px=joints_px, names=layout.names,

@@ -1,11 +1,7 @@
-"""Person crops and augmentation: box jitter (at crop time), horizontal flip, colour jitter, random erasing.
+"""Augmentation of training clips: box jitter (at crop time), horizontal flip, colour jitter, random erasing.
 
-**Crop geometry.** A box is ``(cx, cy, w, h)`` in image pixels (centre and size; the convention of the
-VIBE / MAED database files). Pixel coordinates put the centre of pixel ``i`` at ``i``. The crop is the square
-of side ``side = scale * max(w, h)`` centred on the box (scale 1.3 in training, 1.1 in evaluation, DESIGN §1),
-resampled to ``out_size`` pixels. Normalised crop coordinates are ``u = (x - cx) / (side / 2)``: -1 is the left
-(top) edge of the crop and +1 the right (bottom) edge, y down, so the centre of crop pixel ``j`` is at
-``u = (j + 0.5) * 2 / out_size - 1`` and a horizontal flip of the crop is exactly ``u -> -u``.
+Crops are cut by :mod:`int_model.crops` (the one crop geometry, shared with inference): normalised crop
+coordinates put the square's edges at -1 and +1, so a horizontal flip of the crop is exactly ``u -> -u``.
 
 **Augmentation** is drawn once per clip (:func:`sample_augmentation`, deterministic given a numpy Generator,
 always consuming the same amount of randomness) and applied identically to every frame of the clip.
@@ -20,100 +16,15 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-import cv2
 import numpy as np
 
 from int_model.constants import H36M_FLIP_PERM, NUM_JOINTS, SMPL_FLIP_PERM
+from int_model.crops import INFERENCE_BBOX_SCALE, TRAIN_BBOX_SCALE
 
-TRAIN_CROP_SCALE = 1.3
-EVAL_CROP_SCALE = 1.1
 # Axis-angle components negated by a mirror about the y-z plane (x -> -x): y and z.
 MIRROR_AXIS_ANGLE_SIGNS = np.array([1.0, -1.0, -1.0], dtype=np.float32)
 # ITU-R BT.601 luma weights, for contrast and saturation jitter.
 LUMA_WEIGHTS = np.array([0.299, 0.587, 0.114], dtype=np.float32)
-
-
-# ---------------------------------------------------------------------------------------------- crop geometry
-@dataclass(frozen=True)
-class CropTransform:
-    """Where a square crop lies in its image.
-
-    Attributes:
-        centre: (cx, cy) of the crop in image pixels.
-        side: side of the square in image pixels.
-        out_size: side of the crop in crop pixels.
-    """
-
-    centre: tuple[float, float]
-    side: float
-    out_size: int
-
-    @property
-    def matrix(self) -> np.ndarray:
-        """(2, 3) affine map from image pixels to crop pixels (for ``cv2.warpAffine``)."""
-        k = self.out_size / self.side
-        cx, cy = self.centre
-        offset = self.out_size / 2.0 - 0.5
-        return np.array([[k, 0.0, offset - k * cx], [0.0, k, offset - k * cy]], dtype=np.float64)
-
-    def to_crop(self, points: np.ndarray) -> np.ndarray:
-        """Image pixels (..., 2) -> normalised crop coordinates (..., 2)."""
-        points = np.asarray(points, dtype=np.float64)
-        return ((points - np.asarray(self.centre)) / (self.side / 2.0)).astype(np.float32)
-
-    def to_image(self, points: np.ndarray) -> np.ndarray:
-        """Normalised crop coordinates (..., 2) -> image pixels (..., 2)."""
-        points = np.asarray(points, dtype=np.float64)
-        return (points * (self.side / 2.0) + np.asarray(self.centre)).astype(np.float32)
-
-
-def crop_transform(
-    bbox: np.ndarray | tuple[float, float, float, float],
-    *,
-    scale: float,
-    out_size: int,
-    shift: tuple[float, float] = (0.0, 0.0),
-) -> CropTransform:
-    """The square crop of a ``(cx, cy, w, h)`` box: side ``scale * max(w, h)``, centre moved by ``shift``
-    (fractions of the side)."""
-    cx, cy, w, h = (float(v) for v in np.asarray(bbox, dtype=np.float64).reshape(4))
-    side = scale * max(w, h)
-    if not np.isfinite(side) or side <= 0:
-        raise ValueError(f"box {bbox} has no positive size")
-    return CropTransform(centre=(cx + shift[0] * side, cy + shift[1] * side), side=side, out_size=int(out_size))
-
-
-def crop_person(
-    image: np.ndarray,
-    bbox: np.ndarray | tuple[float, float, float, float],
-    *,
-    scale: float,
-    out_size: int,
-    shift: tuple[float, float] = (0.0, 0.0),
-) -> tuple[np.ndarray, CropTransform]:
-    """Crop a person: image (H, W, 3) uint8, box ``(cx, cy, w, h)`` in pixels -> (out_size, out_size, 3) crop of
-    the same dtype, and its :class:`CropTransform`. Outside the image is black."""
-    transform = crop_transform(bbox, scale=scale, out_size=out_size, shift=shift)
-    return warp_crop(image, transform), transform
-
-
-def warp_crop(image: np.ndarray, transform: CropTransform) -> np.ndarray:
-    """Resample the crop that ``transform`` describes from ``image`` (H, W, 3): (out_size, out_size, 3), bilinear,
-    black outside the image."""
-    return cv2.warpAffine(
-        image, transform.matrix, (transform.out_size, transform.out_size),
-        flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0,
-    )
-
-
-def image_to_crop_coords(points: np.ndarray, transform: CropTransform) -> np.ndarray:
-    """2D points in image pixels (..., 2) -> normalised crop coordinates (..., 2)."""
-    return transform.to_crop(points)
-
-
-def crop_to_image_coords(points: np.ndarray, transform: CropTransform) -> np.ndarray:
-    """Normalised crop coordinates (..., 2) -> image pixels (..., 2)."""
-    return transform.to_image(points)
 
 
 # ------------------------------------------------------------------------------------------------------ flip
@@ -184,7 +95,7 @@ class AugmentConfig:
         erase_aspect: range of the erased rectangle's height / width (sampled log-uniformly).
     """
 
-    crop_scale: float = TRAIN_CROP_SCALE
+    crop_scale: float = TRAIN_BBOX_SCALE
     flip_prob: float = 0.5
     box_jitter_prob: float = 0.5
     box_scale_range: tuple[float, float] = (0.8, 1.2)
@@ -198,7 +109,7 @@ class AugmentConfig:
     erase_aspect: tuple[float, float] = (0.3, 3.3)
 
     @classmethod
-    def none(cls, *, crop_scale: float = EVAL_CROP_SCALE) -> "AugmentConfig":
+    def none(cls, *, crop_scale: float = INFERENCE_BBOX_SCALE) -> "AugmentConfig":
         """No augmentation, crops at the evaluation scale."""
         return cls(crop_scale=crop_scale, flip_prob=0.0, box_jitter_prob=0.0, colour_prob=0.0, erase_prob=0.0)
 

@@ -49,7 +49,7 @@ from int_model.cli import run as run_cli
 from int_model.constants import SMPL_JOINT_NAMES
 from int_model.geometry import axis_angle_to_rotmat
 from int_model.model import IntModel
-from int_model.pipeline.crops import CropSettings, CropTransform
+from int_model.crops import CropBatch, CropSettings
 from int_model.pipeline.keypoints import BLAZEPOSE_TO_SMPL, BlazePose
 from int_model.pipeline.refine import RefineParams, refine_to_keypoints
 from int_model.pipeline.results import load_results
@@ -174,17 +174,13 @@ def _summary(errors: np.ndarray) -> dict[str, float | int | None]:
 def _refine_in_image(model: IntModel, results: Any, rows: np.ndarray, keypoints: np.ndarray, weight: np.ndarray,
                      params: RefineParams) -> np.ndarray:
     """(R, 24, 2) image pixels of the fitted joints of result rows ``rows`` fitted to ``keypoints`` (image px)."""
-    crop = CropSettings(size=model.img_size)
-    transforms = [CropTransform.from_box(b, settings=crop) for b in results.bbox[rows]]
-    centres = np.array([t.centre for t in transforms])
-    halves = np.array([t.side for t in transforms])[:, None, None] / 2.0
+    squares = CropBatch.from_boxes(results.bbox[rows], settings=CropSettings(size=model.img_size))
     pose = torch.from_numpy(results.pose[rows]).reshape(-1, 3)
     rotmat = axis_angle_to_rotmat(pose).reshape(len(rows), -1, 3, 3)
     fit = refine_to_keypoints(model.body_model, rotmat, torch.from_numpy(results.betas[rows]),
                               torch.from_numpy(results.cam[rows]),
-                              torch.from_numpy((keypoints - centres[:, None]) / halves), torch.from_numpy(weight),
-                              params=params)
-    return centres[:, None] + fit.joints2d.numpy().astype(np.float64) * halves
+                              torch.from_numpy(squares.to_crop(keypoints)), torch.from_numpy(weight), params=params)
+    return squares.to_image(fit.joints2d.numpy())
 
 
 def measure(model: IntModel, layout: np.ndarray, results: Any, images: dict[int, np.ndarray], estimator: BlazePose,

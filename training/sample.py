@@ -17,7 +17,7 @@ Keys, with shapes for one sample (a batch adds a leading ``B``):
 =====================  ===============  =========  ============================================================
 key                    shape            dtype      meaning
 =====================  ===============  =========  ============================================================
-``frames``             (T, 3, H, W)     float32    RGB crops normalised with ``IMAGE_MEAN`` / ``IMAGE_STD``
+``frames``             (T, 3, H, W)     float32    RGB crops, :func:`int_model.crops.normalise_image`
 ``pose``               (T, 72)          float32    SMPL theta, axis-angle, global orientation first, camera frame
 ``betas``              (T, 10)          float32    SMPL shape
 ``joints3d``           (T, 24, 3)       float32    SMPL-24 joints, metres, camera frame
@@ -48,7 +48,7 @@ from typing import Any, TypedDict
 import numpy as np
 import torch
 
-from int_model.constants import IMAGE_MEAN, IMAGE_STD, NUM_BETAS, NUM_H36M_JOINTS, NUM_JOINTS
+from int_model.constants import NUM_BETAS, NUM_H36M_JOINTS, NUM_JOINTS
 
 POSE_DIM = NUM_JOINTS * 3
 
@@ -213,20 +213,3 @@ def collate_samples(samples: Sequence[Mapping[str, Any]]) -> Batch:
     batch["sequence"] = [str(s["sequence"]) for s in samples]
     batch["period"] = torch.tensor([float(s["period"]) for s in samples], dtype=torch.float32)
     return batch
-
-
-def normalise_image(image: np.ndarray) -> np.ndarray:
-    """RGB image (H, W, 3), uint8 or float in [0, 1] -> (3, H, W) float32 normalised with the ImageNet statistics."""
-    pixels = image.astype(np.float32)
-    if image.dtype == np.uint8:
-        pixels /= 255.0
-    mean = np.asarray(IMAGE_MEAN, dtype=np.float32)
-    std = np.asarray(IMAGE_STD, dtype=np.float32)
-    return np.ascontiguousarray(((pixels - mean) / std).transpose(2, 0, 1))
-
-
-def denormalise_frame(frame: np.ndarray | torch.Tensor) -> np.ndarray:
-    """Inverse of :func:`normalise_image` for viewing: (3, H, W) -> (H, W, 3) uint8 RGB."""
-    values = frame.detach().cpu().numpy() if isinstance(frame, torch.Tensor) else np.asarray(frame)
-    rgb = values.transpose(1, 2, 0) * np.asarray(IMAGE_STD) + np.asarray(IMAGE_MEAN)
-    return (np.clip(rgb, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)

@@ -26,7 +26,7 @@ the other tokens); pictures normalise it per map.
 
 Geometry: patch (r, c) covers crop pixels [c s, (c + 1) s) x [r s, (r + 1) s) with s = img_size / g;
 :func:`upsample_map` puts the patch value at the patch centre and interpolates bilinearly between centres.
-Crop pixels map into the full frame with the pipeline's :class:`~int_model.pipeline.crops.CropTransform`
+Crop pixels map into the full frame with the pipeline's :class:`~int_model.crops.CropTransform`
 (integer coordinates are pixel centres; crop pixel u sits at image pixel ``origin + u * side / S``), and a
 normalised crop coordinate x_n in [-1, 1] (the model's 2D joints) at crop pixel ``(x_n + 1) S / 2``.
 """
@@ -41,7 +41,7 @@ import numpy as np
 
 from int_model import IntConfig
 from int_model.constants import TOKEN_NAMES
-from int_model.pipeline.crops import CropTransform
+from int_model.crops import CropTransform
 
 __all__ = [
     "DEFAULT_RESIDUAL_WEIGHT",
@@ -54,7 +54,6 @@ __all__ = [
     "heatmap_overlay",
     "map_to_frame",
     "normalise_map",
-    "normalised_to_crop_pixels",
     "select_spatial",
     "spatial_view",
     "token_patch_maps",
@@ -221,7 +220,7 @@ def upsample_map(grid: Any, *, size: int | tuple[int, int]) -> np.ndarray:
 def map_to_frame(crop_map: Any, *, transform: CropTransform, frame_size: tuple[int, int]) -> np.ndarray:
     """Carry a crop-pixel map (S, S) back into the full frame of ``frame_size`` (H, W); 0 outside the crop.
 
-    ``transform`` is the crop's :class:`~int_model.pipeline.crops.CropTransform` (from its box).
+    ``transform`` is the crop's :class:`~int_model.crops.CropTransform` (from its box).
     """
     m = _as_numpy(crop_map).astype(np.float32)
     if m.shape != (transform.size, transform.size):
@@ -230,11 +229,6 @@ def map_to_frame(crop_map: Any, *, transform: CropTransform, frame_size: tuple[i
     matrix = transform.image_to_crop_matrix()
     return cv2.warpAffine(m, matrix, (int(width), int(height)), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
                           borderMode=cv2.BORDER_CONSTANT, borderValue=0.0).astype(np.float64)
-
-
-def normalised_to_crop_pixels(points: Any, *, size: int) -> np.ndarray:
-    """(..., 2) normalised crop coordinates in [-1, 1] (the model's 2D joints) -> (..., 2) crop pixels."""
-    return (_as_numpy(points) + 1.0) * size / 2.0
 
 
 def colourise(values: Any, *, colourmap: int = DEFAULT_COLOURMAP) -> np.ndarray:

@@ -36,7 +36,8 @@ from captum.attr import IntegratedGradients, Saliency
 from torchvision.transforms.functional import gaussian_blur
 
 from int_model import IntModel
-from int_model.constants import IMAGE_MEAN, IMAGE_STD, SMPL_JOINT_NAMES
+from int_model.constants import SMPL_JOINT_NAMES
+from int_model.crops import black_like
 from int_model.geometry import rot6d_to_rotmat
 
 __all__ = [
@@ -212,7 +213,7 @@ def attribute(
         elif baseline == "blur":
             base = blurred_baseline(x)
         elif baseline == "black":
-            base = _black_like(x)
+            base = black_like(x)
         else:
             raise ValueError(f"baseline must be 'blur', 'black' or a tensor, got {baseline!r}")
         attributions, delta = IntegratedGradients(forward).attribute(
@@ -224,13 +225,6 @@ def attribute(
     pixels = attributions[0].sum(0).detach().cpu().numpy().astype(np.float64)
     return Attribution(target=target, pixels=pixels, value=value, baseline_value=base_value,
                        delta=float(delta.reshape(-1)[0]), method=method)
-
-
-def _black_like(x: torch.Tensor) -> torch.Tensor:
-    """A black image in the network's ImageNet-normalised space, shaped like ``x`` (N, 3, S, S)."""
-    mean = torch.tensor(IMAGE_MEAN, device=x.device).view(1, 3, 1, 1)
-    std = torch.tensor(IMAGE_STD, device=x.device).view(1, 3, 1, 1)
-    return ((0.0 - mean) / std).expand_as(x).clone()
 
 
 def pool_to_grid(pixels: np.ndarray, *, grid_size: int) -> np.ndarray:

@@ -11,7 +11,7 @@ predictions live in the camera frame (x right, y down, z forward); with ``y_up``
 and position are turned 180 degrees about x into the y-up frame BVH viewers expect (the same rotation
 :mod:`viz.export` applies to meshes), so an upright person stands upright in Blender. The root position is
 ``joints3d[pelvis] + cam_t`` in metres: the long focal length of ``cam_t`` (see
-:mod:`int_model.pipeline.crops`) puts people tens of metres from the origin.
+:mod:`int_model.crops`) puts people tens of metres from the origin.
 
 Forward kinematics of the written channels reproduces the predicted joints (``joints3d + cam_t``, turned to
 y-up) for a track of constant shape; the rounding of the written numbers is the only error.

@@ -37,7 +37,7 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from int_model.constants import SIDE_COLOURS, SMPL_JOINT_NAMES, TOKEN_NAMES, joint_side
-from int_model.pipeline.crops import CropTransform
+from int_model.crops import CropTransform
 from viz.attention import heatmap_overlay
 from viz.attribution import Attribution
 from viz.periodicity import PeriodEstimate

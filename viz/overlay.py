@@ -2,7 +2,7 @@
 streamed into a video that Chromium plays; and per-frame mesh files.
 
 Each frame's people are rendered in the full image's pinhole camera (``focal_length``, principal point at
-the image centre) with their ``cam_t`` (see :mod:`int_model.pipeline.crops`), one soft colour per track id
+the image centre) with their ``cam_t`` (see :mod:`int_model.crops`), one soft colour per track id
 (:func:`viz.renderer.soft_colour`, from ``TRACK_PALETTE``), with the track id written at the box corner.
 
 Side view: the frame's meshes seen from the camera's right (:func:`viz.renderer.side_view_meshes`) on a

@@ -45,7 +45,14 @@ import torch
 from int_model import IntModel, build_model, demo_checkpoint, load_checkpoint
 from int_model.attention import capture_attention
 from int_model.constants import SMPL_JOINT_NAMES, TOKEN_NAMES
-from int_model.pipeline.crops import INFERENCE_BBOX_SCALE, CropSettings, CropTransform, cut_crop, normalise_crops
+from int_model.crops import (
+    INFERENCE_BBOX_SCALE,
+    CropSettings,
+    CropTransform,
+    cut_crop,
+    normalise_crops,
+    normalised_to_crop_pixels,
+)
 from int_model.pipeline.inference import DEFAULT_WINDOW, InferenceSettings
 from int_model.pipeline.media import MediaLimits, open_media
 from int_model.pipeline.results import RESULTS_FILE_NAME, UNTRAINED_CHECKPOINT, PipelineResults, load_results
@@ -329,7 +336,7 @@ def write_report(model: IntModel, window: ClipWindow, out_dir: Path, *, settings
     crop = window.crops[shown]
     frame = window.frames[shown]
     transform = window.transforms[shown]
-    joints_px = att.normalised_to_crop_pixels(run.joints2d, size=size)
+    joints_px = normalised_to_crop_pixels(run.joints2d, size=size)
     layer = range(config.depth)[settings.layer]
     views = {
         f"layer{layer}_head{settings.head}": att.spatial_view(run.spatial_attention, layer=layer, head=settings.head),
@@ -352,7 +359,7 @@ def write_report(model: IntModel, window: ClipWindow, out_dir: Path, *, settings
                                 title=f"Image attention per token, {view_titles[name]} (frame {frame_label})"))
         heat = att.map_to_frame(att.normalise_map(maps[token_index]), transform=transform,
                                 frame_size=frame.shape[:2])
-        point = (transform.normalised_to_image(run.joints2d[token_index]) if token_index < layout.num_joints
+        point = (transform.to_image(run.joints2d[token_index]) if token_index < layout.num_joints
                  else None)
         add(f"attention_frame_{name}",
             F.frame_attention_figure(frame, heat, transform=transform, point=point,

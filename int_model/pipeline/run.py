@@ -46,10 +46,10 @@ from ..body_model import BodyModel
 from ..constants import NUM_JOINTS
 from ..model import IntModel
 from .boxes import load_boxes
-from .crops import (
+from ..crops import (
     INFERENCE_BBOX_SCALE,
+    CropBatch,
     CropSettings,
-    CropTransform,
     crop_camera_to_full,
     crop_people,
     default_focal_length,
@@ -507,16 +507,13 @@ class _RowCollector:
         tracks = [self.tracks[int(t)] for t in decoded.track_id]
         frames = np.array([t.frames[i] for t, i in zip(tracks, decoded.index, strict=True)], dtype=np.int64)
         boxes = np.stack([t.boxes[i] for t, i in zip(tracks, decoded.index, strict=True)]).astype(np.float64)
-        transforms = [CropTransform.from_box(b, settings=self.crop) for b in boxes]
-        centres = np.array([t.centre for t in transforms])
-        sides = np.array([t.side for t in transforms])
+        squares = CropBatch.from_boxes(boxes, settings=self.crop)
         if self.refiner is not None and all(t.keypoints for t in tracks):
             keypoints = np.stack([t.keypoints[i] for t, i in zip(tracks, decoded.index, strict=True)])
             confidence = np.stack([t.confidence[i] for t, i in zip(tracks, decoded.index, strict=True)])
-            in_crop = (keypoints - centres[:, None]) / (sides[:, None, None] / 2.0)
-            decoded = self.refiner(decoded, in_crop, confidence)
-        joints2d = centres[:, None] + decoded.joints2d.astype(np.float64) * (sides[:, None, None] / 2.0)
-        cam_t = crop_camera_to_full(decoded.cam, centres, sides, image_size=self.image_size,
+            decoded = self.refiner(decoded, squares.to_crop(keypoints), confidence)
+        joints2d = squares.to_image(decoded.joints2d)
+        cam_t = crop_camera_to_full(decoded.cam, squares.centres, squares.sides, image_size=self.image_size,
                                     focal_length=self.focal_length)
         fields_ = dict(track_id=decoded.track_id, frame=frames, bbox=boxes, pose=decoded.pose, betas=decoded.betas,
                        cam=decoded.cam, cam_t=cam_t, joints3d=decoded.joints3d, joints2d=joints2d)

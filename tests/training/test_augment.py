@@ -9,13 +9,10 @@ from training.augment import (
     AugmentParams,
     apply_photometric,
     colour_jitter,
-    crop_person,
-    crop_to_image_coords,
     flip_joints2d,
     flip_joints3d,
     flip_pose,
     flip_sample,
-    image_to_crop_coords,
     random_erase,
     sample_augmentation,
 )
@@ -82,35 +79,6 @@ def test_flipped_pose_through_the_body_model_gives_the_mirrored_body(body_model)
     v, w = original.vertices.numpy(), mirrored.vertices.numpy()
     np.testing.assert_allclose(w[..., 0].max(axis=1), -v[..., 0].min(axis=1), atol=5e-3)
     np.testing.assert_allclose(w[..., 1:].mean(axis=1), v[..., 1:].mean(axis=1), atol=5e-3)
-
-
-def test_crop_round_trip_and_pixel_positions():
-    image = np.zeros((120, 160, 3), np.uint8)
-    point = np.array([100.0, 40.0])
-    image[40, 100] = 255
-    bbox = (89.5, 49.5, 40.0, 60.0)  # pixel centres at integers: an even side centres on a .5
-    crop, transform = crop_person(image, bbox, scale=1.3, out_size=78)
-    assert crop.shape == (78, 78, 3) and crop.dtype == np.uint8
-    assert transform.side == pytest.approx(1.3 * 60.0)
-    uv = image_to_crop_coords(point, transform)
-    np.testing.assert_allclose(crop_to_image_coords(uv, transform), point, atol=1e-4)
-    # The crop is 1:1 here (78 px for 78 image px): the bright pixel lands where the coordinates say.
-    col, row = ((uv + 1.0) * 78 / 2.0 - 0.5).round().astype(int)
-    assert crop[row, col, 0] == 255 and crop.sum() == 3 * 255
-    # Box centre -> crop centre (0, 0); box edges at +-1/1.3 of the half side.
-    np.testing.assert_allclose(image_to_crop_coords(np.array([89.5, 49.5]), transform), [0.0, 0.0], atol=1e-6)
-    np.testing.assert_allclose(image_to_crop_coords(np.array([89.5, 79.5]), transform), [0.0, 1 / 1.3], atol=1e-6)
-
-
-def test_flipping_the_crop_flips_the_normalised_coordinates_exactly():
-    image = np.zeros((64, 64, 3), np.uint8)
-    image[20, 13] = 255
-    crop, transform = crop_person(image, (31.5, 31.5, 64.0, 64.0), scale=1.0, out_size=64)
-    uv = image_to_crop_coords(np.array([13.0, 20.0]), transform)
-    flipped_uv = flip_joints2d(uv[None], (0,))[0]
-    flipped = crop[:, ::-1]
-    col, row = ((flipped_uv + 1.0) * 64 / 2.0 - 0.5).round().astype(int)
-    assert flipped[row, col, 0] == 255
 
 
 def test_augmentation_is_deterministic_under_a_seed_and_same_for_every_frame():

@@ -10,7 +10,8 @@ from int_model.geometry import axis_angle_to_rotmat
 from training.augment import AugmentConfig
 from training.datasets import ThreeDPW, read_3dpw
 from training.datasets.threedpw import fill_missing_boxes
-from training.sample import collate_samples, denormalise_frame, validate_sample
+from int_model.crops import denormalise_frame
+from training.sample import collate_samples, validate_sample
 
 SEQ = "courtyard_toy_00"
 N = 4

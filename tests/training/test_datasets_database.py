@@ -11,7 +11,8 @@ from int_model.geometry import axis_angle_to_rotmat
 from training.datasets import DatabaseDataset, read_database
 from training.datasets.database import ImagePathResolver
 from training.datasets.joints import JOINT_LAYOUTS
-from training.sample import denormalise_frame, validate_sample
+from int_model.crops import denormalise_frame
+from training.sample import validate_sample
 
 IMAGE_SIZE = (100, 120)
 SPIN49 = JOINT_LAYOUTS["spin49"]

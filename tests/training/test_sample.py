@@ -4,15 +4,8 @@ import numpy as np
 import pytest
 import torch
 
-from training.sample import (
-    ARRAY_FIELDS,
-    SampleError,
-    collate_samples,
-    denormalise_frame,
-    empty_sample,
-    normalise_image,
-    validate_sample,
-)
+from int_model.crops import denormalise_frame, normalise_image
+from training.sample import ARRAY_FIELDS, SampleError, collate_samples, empty_sample, validate_sample
 
 
 def _sample(t: int = 3, size: int = 8):

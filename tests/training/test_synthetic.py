@@ -13,7 +13,8 @@ import torch
 
 from int_model.constants import SMPL_JOINT_NAMES
 from int_model.geometry import axis_angle_to_rotmat
-from training.augment import EVAL_CROP_SCALE, flip_pose
+from int_model.crops import INFERENCE_BBOX_SCALE
+from training.augment import flip_pose
 from training.sample import collate_samples, validate_sample
 from training.synthetic import backgrounds as bg
 from training.synthetic.__main__ import main
@@ -245,7 +246,7 @@ def test_labels_are_consistent(dataset_dir, body_model):
         smpl_joints = lab["joints3d"] - lab["transl"][:, :, None]
         cam = lab["crop_cam"]
         weak = cam[..., None, :1] * (smpl_joints[..., :2] + cam[..., None, 1:])
-        side = EVAL_CROP_SCALE * box[..., 2:].max(axis=-1)
+        side = INFERENCE_BBOX_SCALE * box[..., 2:].max(axis=-1)
         crop = (lab["joints2d"] - box[..., None, :2]) / (side[..., None, None] / 2)
         error_px = np.linalg.norm(weak - crop, axis=-1) * 224 / 2  # in pixels of a 224 crop
         # Weak perspective is exact only at one depth: hands held toward the camera and close-ups deviate more.
@@ -337,7 +338,7 @@ def test_dataset_round_trip_and_crop_cameras(dataset_dir):
 
 def test_crops_show_the_person_where_the_joints_are(dataset_dir):
     data = SyntheticDataset(dataset_dir, clip_len=1, img_size=64, train=False)
-    from training.sample import denormalise_frame
+    from int_model.crops import denormalise_frame
 
     for index in range(0, len(data), 5):
         sample = data[index]

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from int_model import build_model
-from int_model.pipeline.crops import CropSettings, CropTransform
+from int_model.crops import CropSettings, CropTransform, normalised_to_crop_pixels
 from viz import attention as att
 
 
@@ -123,7 +123,7 @@ def test_a_crop_map_goes_back_to_where_the_crop_came_from_in_the_frame():
     assert full[int(y0 + transform.side / 2), int(x0 + transform.side / 2)] == pytest.approx(1.0)
     assert full[5, 5] == 0.0 and full[195, 155] == 0.0
     # A joint at normalised (0, 0) is the crop centre, which is the box centre in the frame.
-    centre_px = att.normalised_to_crop_pixels(np.zeros(2), size=64)
+    centre_px = normalised_to_crop_pixels(np.zeros(2), size=64)
     np.testing.assert_allclose(transform.crop_pixels_to_image(centre_px), transform.centre)
 
 

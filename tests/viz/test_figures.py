@@ -8,7 +8,7 @@ import cv2
 import numpy as np
 import pytest
 
-from int_model.pipeline.crops import CropSettings, CropTransform
+from int_model.crops import CropSettings, CropTransform
 from viz import figures as F
 from viz.attribution import Attribution, AttributionTarget
 from viz.periodicity import PeriodEstimate

@@ -19,18 +19,10 @@ import numpy as np
 from torch.utils.data import Dataset
 
 from int_model.constants import NUM_BETAS, NUM_H36M_JOINTS, NUM_JOINTS
+from int_model.crops import CropTransform, cut_crop, normalise_image
 
-from ..augment import (
-    AugmentConfig,
-    AugmentParams,
-    CropTransform,
-    apply_photometric,
-    crop_transform,
-    flip_sample,
-    sample_augmentation,
-    warp_crop,
-)
-from ..sample import POSE_DIM, Sample, empty_sample, normalise_image
+from ..augment import AugmentConfig, AugmentParams, apply_photometric, flip_sample, sample_augmentation
+from ..sample import POSE_DIM, Sample, empty_sample
 
 # A box of NaNs means "the whole image is the person crop" (datasets whose images are crops already).
 FULL_IMAGE_BOX = np.full(4, np.nan, dtype=np.float32)
@@ -185,15 +177,6 @@ def read_rgb(path: str | Path, *, missing_hint: str) -> np.ndarray:
     return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
 
 
-def full_image_transform(image_shape: tuple[int, ...], *, out_size: int, scale: float = 1.0,
-                         shift: tuple[float, float] = (0.0, 0.0)) -> CropTransform:
-    """The square crop that spans the whole image (its larger side), optionally scaled / shifted."""
-    height, width = image_shape[:2]
-    side = max(height, width) * scale
-    centre = ((width - 1) / 2.0 + shift[0] * side, (height - 1) / 2.0 + shift[1] * side)
-    return CropTransform(centre=centre, side=side, out_size=out_size)
-
-
 def _has_box(bbox: np.ndarray) -> bool:
     return bool(np.all(np.isfinite(bbox)) and bbox[2] > 0 and bbox[3] > 0)
 
@@ -268,9 +251,9 @@ class ClipDataset(Dataset):
         box = self.table.bbox[row]
         scale = self.augment.crop_scale * params.box_scale
         if _has_box(box):
-            return crop_transform(box, scale=scale, out_size=self.img_size, shift=params.box_shift)
-        return full_image_transform(image.shape, out_size=self.img_size, scale=params.box_scale,
-                                    shift=params.box_shift)
+            return CropTransform.from_centre_box(box, scale=scale, size=self.img_size, shift=params.box_shift)
+        return CropTransform.around_image(image.shape, size=self.img_size, scale=params.box_scale,
+                                          shift=params.box_shift)
 
     def __getitem__(self, index: int) -> Sample:
         if not 0 <= index < len(self):
@@ -285,7 +268,7 @@ class ClipDataset(Dataset):
         for i, row in enumerate(rows):
             image = self.read_image(str(t.image_paths[row]))
             transform = self._transform(row, image, params)
-            crop = warp_crop(image, transform)
+            crop = cut_crop(image, transform)
             sample["frames"][i] = normalise_image(apply_photometric(crop, params))
             sample["joints2d"][i] = transform.to_crop(t.joints2d[row])
         for key in ("joints2d_vis", "joints3d", "joints3d_vis", "joints3d_h36m", "joints3d_h36m_vis", "pose",

@@ -18,7 +18,9 @@ from typing import Any
 
 import numpy as np
 
-from ..augment import AugmentConfig, crop_transform
+from int_model.crops import CropTransform
+
+from ..augment import AugmentConfig
 from ..datasets.base import ClipDataset, FrameTable
 from ..sample import Sample
 from .generate import decode_jpeg, read_manifest
@@ -203,8 +205,8 @@ class SyntheticDataset(ClipDataset):
         info = self.track_info
         out = np.zeros((len(rows), 3), np.float32)
         for i, (row, t) in enumerate(zip(rows, frames, strict=True)):
-            crop = crop_transform(self.table.bbox[row], scale=self.augment.crop_scale * params.box_scale,
-                                  out_size=self.img_size, shift=params.box_shift)
+            crop = CropTransform.from_centre_box(self.table.bbox[row], scale=self.augment.crop_scale * params.box_scale,
+                                                size=self.img_size, shift=params.box_shift)
             out[i] = crop_camera(transl=info["transl"][track, t], depth=info["depth"][track, t],
                                  focal_length=info["focal"][track], principal_point=info["principal"][track],
                                  crop_centre=np.asarray(crop.centre), crop_side=np.asarray(crop.side))

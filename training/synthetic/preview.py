@@ -114,7 +114,7 @@ def dataset_sheet(root: str | os.PathLike, *, num_clips: int = 6, frames_per_cli
                   crop_size: int = 128) -> np.ndarray:
     """Rows of the first generated tracks (full frames with labels) followed by a row of training crops with
     their 2D joints (from :class:`SyntheticDataset`, augmented): (H, W, 3) uint8 RGB."""
-    from ..sample import denormalise_frame
+    from int_model.crops import denormalise_frame
 
     data = SyntheticDataset(root, clip_len=1, train=False, img_size=crop_size)
     num_frames = data.num_frames

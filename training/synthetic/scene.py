@@ -32,7 +32,7 @@ from scipy.spatial.transform import Rotation
 
 from int_model.body_model import BodyModel
 from int_model.constants import NUM_BETAS, NUM_H36M_JOINTS, NUM_JOINTS, SMPL_JOINT_NAMES
-from training.augment import EVAL_CROP_SCALE
+from int_model.crops import INFERENCE_BBOX_SCALE
 from viz.renderer import PinholeCamera, Renderer, RenderLayers, SceneMesh
 
 from . import backgrounds as bg
@@ -318,7 +318,7 @@ class PersonLabels:
         in_image: (T, 24) bool, the joint projects inside the image.
         occluded: (T, 24) bool, an occluder or another person covers the joint's pixel.
         bbox: (T, 4) (cx, cy, w, h) pixels, the box of the projected vertices (may extend past the image).
-        crop_cam: (T, 3) weak-perspective camera (s, tx, ty) of the crop at ``EVAL_CROP_SCALE`` around ``bbox``:
+        crop_cam: (T, 3) weak-perspective camera (s, tx, ty) of the crop at ``INFERENCE_BBOX_SCALE`` around ``bbox``:
             ``s * (J_smpl[:2] + (tx, ty))`` ~ the crop coordinates of the joints, where ``J_smpl = joints3d - transl``
             (the SMPL joints without translation); exact at the trunk's depth (:func:`crop_camera`).
         visible_fraction: (T,) fraction of the person that is seen (inside the image, not covered).
@@ -377,7 +377,7 @@ def crop_camera(*, transl: np.ndarray, depth: np.ndarray, focal_length: float | 
 
     Exact for points at depth ``depth``: ``s = 2 f / (depth * side)`` and ``(tx, ty) = transl[:2] + (c - crop_centre)
     * depth / f`` with ``c`` the principal point, so that ``s * (X[:2] + (tx, ty))`` is the crop coordinate (as
-    :class:`training.augment.CropTransform`) of the pixel ``f (X + transl) / Z + c`` of a point X at that depth.
+    :class:`int_model.crops.CropTransform`) of the pixel ``f (X + transl) / Z + c`` of a point X at that depth.
 
     Args:
         transl: (..., 3) camera-frame translation of the SMPL output.
@@ -562,7 +562,7 @@ def render_clip(
         box = boxes[index]
         crop_cam = crop_camera(transl=p.transl, depth=reference_depth(p.joints3d), focal_length=camera.focal_length,
                                principal_point=camera.principal_point, crop_centre=box[:, :2],
-                               crop_side=EVAL_CROP_SCALE * box[:, 2:].max(axis=1))
+                               crop_side=INFERENCE_BBOX_SCALE * box[:, 2:].max(axis=1))
         labels.append(PersonLabels(
             motion=person.motion.name,
             period=person.motion.period_frames(fps),

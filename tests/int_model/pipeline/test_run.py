@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from int_model import build_model
-from int_model.pipeline.crops import project_pinhole
+from int_model.crops import project_pinhole
 from int_model.pipeline.inference import InferenceSettings
 from int_model.pipeline.results import RESULTS_FILE_NAME, load_results
 from int_model.pipeline.run import FrameResult, RunSettings, run_pipeline

@@ -7,8 +7,7 @@ import pytest
 import torch
 
 from int_model.constants import IMAGE_MEAN, IMAGE_STD
-from int_model.geometry import axis_angle_to_rotmat, weak_perspective_project
-from int_model.pipeline.crops import (
+from int_model.crops import (
     INFERENCE_BBOX_SCALE,
     CropSettings,
     CropTransform,
@@ -17,8 +16,10 @@ from int_model.pipeline.crops import (
     cut_crop,
     default_focal_length,
     normalise_crops,
+    normalised_to_crop_pixels,
     project_pinhole,
 )
+from int_model.geometry import axis_angle_to_rotmat, weak_perspective_project
 
 
 def dot_image(height: int, width: int, points: list[tuple[int, int]], radius: int = 0) -> np.ndarray:
@@ -40,7 +41,7 @@ def test_square_at_scale_1_1_around_the_box_centre():
     assert t.centre == pytest.approx((120.0, 90.0))
     assert t.side == pytest.approx(1.1 * 80.0)
     # Normalised crop corners are the square's corners; the centre maps to the box centre.
-    assert t.normalised_to_image(np.array([[-1.0, -1.0], [1.0, 1.0], [0.0, 0.0]])) == pytest.approx(
+    assert t.to_image(np.array([[-1.0, -1.0], [1.0, 1.0], [0.0, 0.0]])) == pytest.approx(
         np.array([[120 - 44, 90 - 44], [120 + 44, 90 + 44], [120, 90]]))
 
 
@@ -57,6 +58,48 @@ def test_image_points_land_where_the_transform_says(box):
     assert crop.shape == (64, 64, 3) and crop.dtype == np.uint8
     found = t.crop_pixels_to_image(centroid(crop))
     assert found == pytest.approx(spot, abs=0.05 * t.side / 64 * 8 + 0.5)
+
+
+def test_a_centre_box_crop_round_trips_and_puts_pixels_where_the_coordinates_say():
+    image = np.zeros((120, 160, 3), np.uint8)
+    point = np.array([100.0, 40.0])
+    image[40, 100] = 255
+    box = (89.5, 49.5, 40.0, 60.0)  # pixel centres at integers: an even side centres on a .5
+    transform = CropTransform.from_centre_box(box, scale=1.3, size=78)
+    crop = cut_crop(image, transform)
+    assert crop.shape == (78, 78, 3) and crop.dtype == np.uint8
+    assert transform.side == pytest.approx(1.3 * 60.0)
+    uv = transform.to_crop(point)
+    np.testing.assert_allclose(transform.to_image(uv), point, atol=1e-4)
+    # The crop is 1:1 here (78 px for 78 image px): the bright pixel lands where the coordinates say.
+    col, row = normalised_to_crop_pixels(uv, size=78).round().astype(int)
+    assert crop[row, col, 0] == 255 and crop.sum() == 3 * 255
+    # Box centre -> crop centre (0, 0); box edges at +-1/1.3 of the half side.
+    np.testing.assert_allclose(transform.to_crop(np.array([89.5, 49.5])), [0.0, 0.0], atol=1e-6)
+    np.testing.assert_allclose(transform.to_crop(np.array([89.5, 79.5])), [0.0, 1 / 1.3], atol=1e-6)
+
+
+def test_a_crop_of_the_whole_image_at_its_own_size_is_the_image_and_flips_exactly():
+    """One crop geometry with no half-pixel offset: a square covering the image at 1:1 reproduces it pixel for
+    pixel, and flipping the crop is u -> -u in normalised coordinates (the old inference warp was half a crop
+    pixel off here)."""
+    rng = np.random.default_rng(0)
+    image = rng.integers(0, 256, (64, 64, 3), dtype=np.uint8)
+    transform = CropTransform.around_image(image.shape, size=64)
+    crop = cut_crop(image, transform)
+    np.testing.assert_array_equal(crop, image)
+    uv = transform.to_crop(np.array([13.0, 20.0]))
+    col, row = normalised_to_crop_pixels(uv * np.array([-1.0, 1.0]), size=64).round().astype(int)
+    np.testing.assert_array_equal(crop[:, ::-1][row, col], image[20, 13])
+
+
+def test_a_detection_box_and_its_centre_box_give_the_same_crop():
+    xywh = np.array([60.0, 40.0, 30.0, 50.0])
+    a = CropTransform.from_box(xywh, settings=CropSettings(size=64, scale=1.1))
+    b = CropTransform.from_centre_box(np.array([75.0, 65.0, 30.0, 50.0]), scale=1.1, size=64)
+    assert a == b
+    np.testing.assert_allclose(a.crop_pixels_to_image(normalised_to_crop_pixels(np.array([0.3, -0.6]), size=64)),
+                               a.to_image(np.array([0.3, -0.6])))
 
 
 def test_outside_the_image_is_black_and_crop_people_batches():
@@ -105,7 +148,7 @@ def test_cam_t_projects_the_joints_where_the_crop_camera_put_them(body_model, im
         t = CropTransform.from_box(box, settings=settings)
         cam = torch.tensor([rng.uniform(0.7, 1.1), rng.uniform(-0.2, 0.2), rng.uniform(-0.1, 0.3)], dtype=torch.float64)
         crop_2d = weak_perspective_project(joints[k], cam).numpy()
-        expected = t.normalised_to_image(crop_2d)
+        expected = t.to_image(crop_2d)
         cam_t = crop_camera_to_full(cam.numpy()[None], np.array([t.centre]), np.array([t.side]),
                                     image_size=image_size, focal_length=focal)[0]
         assert cam_t[2] > 0
@@ -124,7 +167,7 @@ def test_a_short_focal_length_breaks_the_agreement(body_model):
     size = (640, 480)
     t = CropTransform.from_box(np.array([450.0, 40.0, 150.0, 400.0]), settings=CropSettings(size=224))
     cam = torch.tensor([1.0, 0.0, 0.1], dtype=torch.float64)
-    expected = t.normalised_to_image(weak_perspective_project(joints, cam).numpy())
+    expected = t.to_image(weak_perspective_project(joints, cam).numpy())
     errors = {}
     for focal in (640.0, default_focal_length(*size)):
         cam_t = crop_camera_to_full(cam.numpy()[None], np.array([t.centre]), np.array([t.side]), image_size=size,
