@@ -31,10 +31,10 @@ import torch
 
 from int_model import build_model, load_body_model
 from int_model.crops import CropSettings, crop_people, normalise_crops
-from int_model.pipeline.inference import InferenceSettings, infer_tracks
-from int_model.pipeline.media import MediaLimits, open_media
-from int_model.pipeline.results import PipelineResults
-from int_model.pipeline.run import RunSettings, run_pipeline
+from pipeline.inference import InferenceSettings, infer_tracks
+from pipeline.media import MediaLimits, open_media
+from pipeline.results import PipelineResults
+from pipeline.run import RunSettings, run_pipeline
 from viz.overlay import OverlaySettings, OverlayVideoSink, VideoWriter, choose_video_codec
 
 FPS = 25.0

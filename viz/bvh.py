@@ -31,7 +31,7 @@ from scipy.spatial.transform import Rotation
 from int_model.body_model import BodyModel
 from int_model.constants import NUM_JOINTS, SMPL_JOINT_NAMES, SMPL_PARENTS
 from int_model.geometry import axis_angle_to_rotmat
-from int_model.pipeline.results import PipelineResults
+from pipeline.results import PipelineResults
 
 __all__ = ["BVH_ORDERS", "BvhSettings", "continuous_euler", "rest_joints_for_betas", "track_bvh_name", "write_bvh",
            "write_results_bvh"]

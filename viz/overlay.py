@@ -30,7 +30,7 @@ import cv2
 import numpy as np
 
 from int_model.constants import TRACK_PALETTE
-from int_model.pipeline.run import FrameResult
+from pipeline.run import FrameResult
 from viz.export import export_meshes
 from viz.renderer import PinholeCamera, Renderer, SceneMesh, overlay_meshes, side_view_meshes, soft_colour
 
@@ -228,7 +228,7 @@ def render_overlay_frame(frame: FrameResult, *, settings: OverlaySettings = Over
 
 
 class OverlayVideoSink:
-    """A frame sink (:class:`int_model.pipeline.run.FrameSink`) that renders overlays and encodes them as they
+    """A frame sink (:class:`pipeline.run.FrameSink`) that renders overlays and encodes them as they
     arrive. ``path`` gets the codec's suffix (see :class:`VideoWriter`)."""
 
     def __init__(self, path: str | os.PathLike, *, fps: float, settings: OverlaySettings = OverlaySettings(),

@@ -1,7 +1,7 @@
 """``python -m viz.report INPUT --out DIR [--checkpoint C]``: every figure of issue 5 for one clip, in batch.
 
 INPUT is a pipeline results folder (or its ``results.npz``), or a video / image folder / image, which is first
-run through the pipeline (:func:`int_model.pipeline.run.run_pipeline`, results in ``DIR/pipeline``). For
+run through the pipeline (:func:`pipeline.run.run_pipeline`, results in ``DIR/pipeline``). For
 one track (the longest unless ``--track``) and an analysis window of ``--window`` consecutive frames from
 ``--start``, the frames are read again, cut into crops the way the pipeline cut them, and the model runs once
 more on them with attention captured: the image model (spatial attention, image-only poses) and the
@@ -53,10 +53,10 @@ from int_model.crops import (
     normalise_crops,
     normalised_to_crop_pixels,
 )
-from int_model.pipeline.inference import DEFAULT_WINDOW, InferenceSettings
-from int_model.pipeline.media import MediaLimits, open_media
-from int_model.pipeline.results import RESULTS_FILE_NAME, UNTRAINED_CHECKPOINT, PipelineResults, load_results
-from int_model.pipeline.run import RunSettings, run_pipeline
+from pipeline.inference import DEFAULT_WINDOW, InferenceSettings
+from pipeline.media import MediaLimits, open_media
+from pipeline.results import RESULTS_FILE_NAME, UNTRAINED_CHECKPOINT, PipelineResults, load_results
+from pipeline.run import RunSettings, run_pipeline
 from viz import attention as att
 from viz import figures as F
 from viz.attribution import AttributionTarget, attribute, map_agreement, pool_to_grid

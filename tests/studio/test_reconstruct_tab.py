@@ -8,7 +8,7 @@ import gradio as gr
 import numpy as np
 import pytest
 
-from int_model.pipeline.results import load_results
+from pipeline.results import load_results
 from studio.common import ModelCache, Settings
 from studio.reconstruct_tab import examples, reconstruct, show_frame, two_walkers
 from tests.support import free_port

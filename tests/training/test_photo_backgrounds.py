@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from int_model.pipeline import detection
+from pipeline import detection, onnx_models
 from training.synthetic.photo_backgrounds import _has_person, _monuments
 
 REAL = Path(__file__).resolve().parents[1] / "data" / "real"
@@ -32,7 +32,7 @@ def test_the_webp_images_of_a_resource_file_are_found_in_order():
     assert Image.open(io.BytesIO(found[1])).convert("RGB").getpixel((0, 0)) == (0, 0, 255)
 
 
-@pytest.mark.skipif(not detection._ssdlite_available(), reason="onnxruntime is not installed")
+@pytest.mark.skipif(not onnx_models.onnxruntime_available(), reason="onnxruntime is not installed")
 def test_photos_with_a_person_are_dropped_and_empty_walls_kept():
     detector = detection.get_detector("ssdlite")
     assert _has_person((REAL / "messi5.jpg").read_bytes(), detector)

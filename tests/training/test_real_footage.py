@@ -10,7 +10,8 @@ import pytest
 
 from int_model.checkpoint import DEMO_CHECKPOINT, load_checkpoint
 from int_model.constants import SMPL_JOINT_NAMES
-from int_model.pipeline.keypoints import blazepose_available
+from pipeline import onnx_models
+
 from training import real_footage
 
 REAL = Path(__file__).resolve().parents[1] / "data" / "real"
@@ -33,7 +34,7 @@ def test_summary_counts_joints_within_a_tenth_of_the_box():
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(not blazepose_available(), reason="onnxruntime is not installed")
+@pytest.mark.skipif(not onnx_models.onnxruntime_available(), reason="onnxruntime is not installed")
 def test_one_photo_gives_every_row_of_the_table(tmp_path):
     media = tmp_path / "media"
     media.mkdir()

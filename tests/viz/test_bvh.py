@@ -10,7 +10,7 @@ from scipy.spatial.transform import Rotation
 
 from int_model.constants import SMPL_JOINT_NAMES, SMPL_PARENTS
 from int_model.geometry import rotmat_to_axis_angle
-from int_model.pipeline.results import ROW_FIELDS, PipelineResults
+from pipeline.results import ROW_FIELDS, PipelineResults
 from viz.bvh import CAMERA_TO_Y_UP, BvhSettings, rest_joints_for_betas, write_bvh, write_results_bvh
 
 LEAVES = [j for j in range(24) if j not in SMPL_PARENTS]

@@ -70,7 +70,7 @@ def test_export_rejects_unknown_formats(tmp_path, person_like):
 
 
 def test_results_frame_meshes_are_the_body_model_posed_and_placed(tmp_path, body_model):
-    from int_model.pipeline.results import PipelineResults
+    from pipeline.results import PipelineResults
     from viz.export import export_results_frame
 
     n = 3  # two people in frame 0, one in frame 1

@@ -12,7 +12,7 @@ import trimesh
 
 from int_model.geometry import axis_angle_to_rotmat
 from int_model.crops import CropSettings, CropTransform, crop_camera_to_full, default_focal_length
-from int_model.pipeline.run import FrameResult
+from pipeline.run import FrameResult
 from tests.support import CHROMIUM, NO_CHROMIUM
 from viz.overlay import (
     VIDEO_CODECS,

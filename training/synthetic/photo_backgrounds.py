@@ -119,7 +119,7 @@ def _has_person(data: bytes, detector) -> bool:
 
 def fetch_backgrounds(out: Path) -> list[Path]:
     """Fetch, filter and write the photos into ``out``; returns the files written (existing ones are kept)."""
-    from int_model.pipeline.detection import get_detector
+    from pipeline.detection import get_detector
 
     out.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:

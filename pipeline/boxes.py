@@ -12,7 +12,7 @@ from 0)::
 Blank lines and lines starting with ``#`` are skipped in CSV. With ids, each id becomes one track (the ids are
 kept); frames an id skips are filled by linear interpolation when the gap is at most
 ``TrackingParams.max_missed_frames``, and a longer gap splits the id into two tracks (a note says which new
-id the second part got). Without ids, the boxes are linked by :func:`int_model.pipeline.tracking.track`
+id the second part got). Without ids, the boxes are linked by :func:`pipeline.tracking.track`
 (no smoothing and no minimum length: the user's boxes are kept as given). Boxes reaching outside the frame
 are clipped and boxes entirely outside, or on frames past the clip's end, are dropped, each with a note.
 

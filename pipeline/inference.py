@@ -33,8 +33,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from ..model import IntModel
-from ..precision import PRECISION_CHOICES, autocast_context
+from int_model.model import IntModel
+from int_model.precision import PRECISION_CHOICES, autocast_context
 
 DEFAULT_WINDOW = 64
 

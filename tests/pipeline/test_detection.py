@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-import int_model.pipeline.detection as detection
-from int_model.pipeline.detection import (
+import pipeline.detection as detection
+from pipeline.detection import (
     DetectorUnavailable,
     HogParams,
     PersonDetector,
@@ -16,9 +16,9 @@ from int_model.pipeline.detection import (
     list_detectors,
     nms,
 )
-from int_model.pipeline.media import open_media
-from int_model.pipeline.tracking import TrackingParams, box_iou, track
-from int_model.pipeline.types import Detection
+from pipeline.media import open_media
+from pipeline.tracking import TrackingParams, box_iou, track
+from pipeline.types import Detection
 
 MIN_IOU = 0.5  # a true person counts as found when a detection overlaps its projected box by more than this
 
@@ -190,3 +190,12 @@ def test_hog_params_validate():
         HogParams(pyramid_scale=1.0)
     with pytest.raises(ValueError, match="min_person_height"):
         HogParams(min_person_height=4)
+
+
+def test_shipped_networks_are_where_the_loader_looks():
+    """The ONNX weights ship inside the ``pipeline`` package; a lost file fails here rather than skipping tests."""
+    from pipeline import onnx_models
+
+    for path in (onnx_models.SSDLITE_PERSON, onnx_models.BLAZEPOSE_FULL):
+        assert path.is_file(), path
+        assert path.stat().st_size > 1_000_000, path

@@ -12,11 +12,11 @@ import numpy as np
 import pytest
 
 from int_model import cli
-from int_model.pipeline.results import UNTRAINED_CHECKPOINT, load_results
+from pipeline.results import UNTRAINED_CHECKPOINT, load_results
 
 pytestmark = pytest.mark.slow
 
-REPO = Path(__file__).resolve().parents[3]
+REPO = Path(__file__).resolve().parents[2]
 WIDTH, HEIGHT, FRAMES, FPS = 240, 180, 12, 25.0
 FAST = ["--variant", "tiny", "--window", "8", "--quiet"]
 

@@ -20,8 +20,8 @@ from dataclasses import dataclass
 
 import torch
 
-from ..body_model import BodyModel
-from ..geometry import axis_angle_to_rotmat, rotmat_to_axis_angle, weak_perspective_project
+from int_model.body_model import BodyModel
+from int_model.geometry import axis_angle_to_rotmat, rotmat_to_axis_angle, weak_perspective_project
 
 __all__ = ["RefineParams", "Refined", "refine_to_keypoints"]
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from int_model.pipeline.tracking import StreamingTracker, TrackingParams, appearance, box_iou, smooth_boxes, track
-from int_model.pipeline.types import Detection, Track
+from pipeline.tracking import StreamingTracker, TrackingParams, appearance, box_iou, smooth_boxes, track
+from pipeline.types import Detection, Track
 
 
 def walker(start: tuple[float, float], velocity: tuple[float, float], *, size=(40.0, 100.0)):

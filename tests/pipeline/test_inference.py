@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from int_model import build_model
-from int_model.pipeline.inference import (
+from pipeline.inference import (
     DecodedRows,
     InferenceSettings,
     WindowedInference,

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from ..constants import NUM_JOINTS, SMPL_JOINT_NAMES
+from int_model.constants import NUM_JOINTS, SMPL_JOINT_NAMES
 from . import onnx_models
 
 __all__ = ["BLAZEPOSE_NAMES", "BLAZEPOSE_TO_SMPL", "BlazePose", "KeypointParams", "PersonKeypoints",

@@ -7,8 +7,8 @@ import json
 import numpy as np
 import pytest
 
-from int_model.pipeline.boxes import BoxFileError, load_boxes, parse_box_file
-from int_model.pipeline.tracking import TrackingParams
+from pipeline.boxes import BoxFileError, load_boxes, parse_box_file
+from pipeline.tracking import TrackingParams
 
 CLIP = {"num_frames": 10, "width": 640, "height": 480}
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from int_model.pipeline.media import (
+from pipeline.media import (
     ALPHA_BACKGROUND,
     IMAGE_EXTENSIONS,
     VIDEO_EXTENSIONS,
@@ -15,7 +15,7 @@ from int_model.pipeline.media import (
     natural_sort_key,
     open_media,
 )
-from int_model.pipeline.types import MediaInfo
+from pipeline.types import MediaInfo
 
 # Lossy codecs change pixel values; frames must still match their source on average within this (0..255).
 LOSSY_MEAN_ABS_ERROR = 16.0

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from int_model.pipeline.results import (
+from pipeline.results import (
     RESULTS_FILE_NAME,
     ROW_FIELDS,
     UNTRAINED_CHECKPOINT,

@@ -12,14 +12,14 @@ import cv2
 import numpy as np
 import pytest
 
-from int_model.pipeline import detection
-from int_model.pipeline.detection import DEFAULT_DETECTOR, get_detector
-from int_model.pipeline.keypoints import BLAZEPOSE_NAMES, BlazePose, blazepose_available
-from int_model.pipeline.tracking import box_iou
+from pipeline import detection, onnx_models
+from pipeline.detection import DEFAULT_DETECTOR, get_detector
+from pipeline.keypoints import BLAZEPOSE_NAMES, BlazePose
+from pipeline.tracking import box_iou
 
-REAL = Path(__file__).resolve().parents[2] / "data" / "real"
-needs_ssd = pytest.mark.skipif(not detection._ssdlite_available(), reason="onnxruntime is not installed")
-needs_blazepose = pytest.mark.skipif(not blazepose_available(), reason="onnxruntime is not installed")
+REAL = Path(__file__).resolve().parents[1] / "data" / "real"
+needs_ssd = pytest.mark.skipif(not onnx_models.onnxruntime_available(), reason="onnxruntime is not installed")
+needs_blazepose = pytest.mark.skipif(not onnx_models.onnxruntime_available(), reason="onnxruntime is not installed")
 
 
 def _rgb(name: str) -> np.ndarray:

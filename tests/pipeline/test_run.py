@@ -9,10 +9,10 @@ import torch
 
 from int_model import build_model
 from int_model.crops import project_pinhole
-from int_model.pipeline.inference import InferenceSettings
-from int_model.pipeline.results import RESULTS_FILE_NAME, load_results
-from int_model.pipeline.run import FrameResult, RunSettings, run_pipeline
-from int_model.pipeline.tracking import box_iou
+from pipeline.inference import InferenceSettings
+from pipeline.results import RESULTS_FILE_NAME, load_results
+from pipeline.run import FrameResult, RunSettings, run_pipeline
+from pipeline.tracking import box_iou
 
 pytestmark = pytest.mark.slow
 

@@ -5,18 +5,18 @@ ready.
 One pass over the input, three threads:
 
 1. **people** (a reader thread): decodes each frame, searches it for people and feeds the detections to the
-   :class:`~int_model.pipeline.tracking.StreamingTracker`, which hands out each track's rows as soon as they are
+   :class:`~pipeline.tracking.StreamingTracker`, which hands out each track's rows as soon as they are
    final (a few frames later) and says which frames can gain no more people; the thread cuts those rows'
    crops from the frames it still holds. User boxes replace detection and tracking.
 2. **model** (the calling thread): runs the network on the rows as they come
-   (:class:`~int_model.pipeline.inference.WindowedInference` with open tracks: windows run as soon as their
+   (:class:`~pipeline.inference.WindowedInference` with open tracks: windows run as soon as their
    frames are in, the last one when the track ends), turns predictions into image coordinates (``cam_t``,
    2D joints in pixels) and assembles each frame's people once the frame is complete and all its rows are
    decoded;
 3. **output** (a sink thread): passes finished frames to the sinks (rendering and video encoding), in order.
 
 So decoding and detection run ahead of the model and rendering behind it, and all three overlap. The results
-file (:mod:`int_model.pipeline.results`) is written at the end; if the run fails part-way, the rows finished so
+file (:mod:`pipeline.results`) is written at the end; if the run fails part-way, the rows finished so
 far are written with status "partial" and the error's message, the sinks are closed (a video written so far
 stays playable), and the error is raised again. With no person found, a results file with status "no_person"
 says so, and no overlay is left behind.
@@ -42,11 +42,11 @@ from typing import Any, Protocol
 import numpy as np
 import torch
 
-from ..body_model import BodyModel
-from ..constants import NUM_JOINTS
-from ..model import IntModel
+from int_model.body_model import BodyModel
+from int_model.constants import NUM_JOINTS
+from int_model.model import IntModel
 from .boxes import load_boxes
-from ..crops import (
+from int_model.crops import (
     INFERENCE_BBOX_SCALE,
     CropBatch,
     CropSettings,
@@ -87,7 +87,7 @@ class RunSettings:
     """Everything a run can be told.
 
     Attributes:
-        detector: detector backend name (see :func:`int_model.pipeline.detection.list_detectors`).
+        detector: detector backend name (see :func:`pipeline.detection.list_detectors`).
         detect_every: search every n-th frame only (and the last); the tracker fills the frames between by
             interpolation, as it does for short misses (at most ``tracking.max_missed_frames + 1``).
         boxes: a user box file (JSON or CSV of frame, x, y, w, h[, id]); replaces detection and tracking.
@@ -98,7 +98,7 @@ class RunSettings:
         inference: :class:`InferenceSettings` (window, stride, precision, batches).
         focal_length: pixels for ``cam_t``; None: :func:`default_focal_length` of the frame size.
         queue_frames: frames buffered between the reader, the model and the sinks.
-        refine: fit each body to the 2D keypoints BlazePose finds in its box (:mod:`int_model.pipeline.refine`,
+        refine: fit each body to the 2D keypoints BlazePose finds in its box (:mod:`pipeline.refine`,
             with ``refine_params``); off by default (the analysis views show the network's own output).
         refine_params: :class:`RefineParams`.
     """

@@ -1,4 +1,4 @@
-"""Fitting bodies to 2D keypoints (int_model.pipeline.refine) and the pipeline's --refine switch."""
+"""Fitting bodies to 2D keypoints (pipeline.refine) and the pipeline's --refine switch."""
 
 from __future__ import annotations
 
@@ -10,11 +10,12 @@ import torch
 
 from int_model.constants import SMPL_JOINT_NAMES
 from int_model.geometry import axis_angle_to_rotmat, weak_perspective_project
-from int_model.pipeline.keypoints import BLAZEPOSE_TO_SMPL, BlazePose, blazepose_available
-from int_model.pipeline.refine import RefineParams, refine_to_keypoints
+from pipeline import onnx_models
+from pipeline.keypoints import BLAZEPOSE_TO_SMPL, BlazePose
+from pipeline.refine import RefineParams, refine_to_keypoints
 
 MARKED = [SMPL_JOINT_NAMES.index(name) for name in BLAZEPOSE_TO_SMPL.values()]
-REAL = Path(__file__).resolve().parents[2] / "data" / "real"
+REAL = Path(__file__).resolve().parents[1] / "data" / "real"
 
 
 def _pose(rng: np.random.Generator, n: int, scale: float) -> torch.Tensor:
@@ -70,13 +71,13 @@ def test_rows_with_too_few_keypoints_and_zero_steps_are_left_alone(body_model):
         RefineParams(steps=-1)
 
 
-@pytest.mark.skipif(not blazepose_available(), reason="onnxruntime is not installed")
+@pytest.mark.skipif(not onnx_models.onnxruntime_available(), reason="onnxruntime is not installed")
 def test_the_cli_switch_brings_the_footballers_mesh_onto_his_keypoints(tmp_path):
     """The demo model on a real photo, without and with --refine: the refined joints lie much nearer BlazePose's."""
     import cv2
 
     from int_model.cli import run
-    from int_model.pipeline.results import load_results
+    from pipeline.results import load_results
 
     photo = REAL / "messi5.jpg"
     errors = {}

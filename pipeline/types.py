@@ -39,7 +39,7 @@ class MediaInfo:
 @dataclass(frozen=True)
 class Detection:
     """One person found in one frame: box (4,) as (x, y, w, h) pixels, score in [0, 1], and optionally an
-    appearance descriptor (D,) (unit length; :func:`int_model.pipeline.tracking.appearance`) the tracker uses to
+    appearance descriptor (D,) (unit length; :func:`pipeline.tracking.appearance`) the tracker uses to
     tell people apart where their boxes cross."""
 
     frame: int

@@ -1,6 +1,6 @@
 """The trained detector and keypoint networks INT Studio ships, run with onnxruntime.
 
-The weights come from registry packages (see ``int_model/assets/detectors/README.md`` for where each file comes
+The weights come from registry packages (see ``pipeline/assets/detectors/README.md`` for where each file comes
 from, its licence, and ``scripts/convert_detectors.py`` for how it was converted); nothing is downloaded.
 """
 
@@ -11,7 +11,7 @@ import threading
 from functools import cache
 from pathlib import Path
 
-ASSETS = Path(__file__).resolve().parents[1] / "assets" / "detectors"
+ASSETS = Path(__file__).resolve().parent / "assets" / "detectors"
 SSDLITE_PERSON = ASSETS / "ssdlite_person.onnx"
 BLAZEPOSE_FULL = ASSETS / "pose_landmark_full.onnx"
 

@@ -37,8 +37,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..constants import NUM_BETAS, NUM_JOINTS
-from ..files import atomic_write
+from int_model.constants import NUM_BETAS, NUM_JOINTS
+from int_model.files import atomic_write
 
 RESULTS_FILE_NAME = "results.npz"
 RESULTS_VERSION = 1

@@ -22,7 +22,7 @@ Backends (:data:`DETECTORS`; :func:`register_detector` adds more, e.g. a CNN det
   torso visible), and people much smaller than ``min_person_height``.
 * ``whole_frame`` — one box covering the frame (a frame that is already a person crop).
 
-User-supplied boxes do not go through a detector: :mod:`int_model.pipeline.boxes` reads them into tracks.
+User-supplied boxes do not go through a detector: :mod:`pipeline.boxes` reads them into tracks.
 """
 
 from __future__ import annotations
@@ -167,7 +167,7 @@ def nms(boxes: np.ndarray, scores: np.ndarray, *, iou_threshold: float,
 HOG_WINDOW = (64, 128)
 HOG_PERSON_HEIGHT_IN_WINDOW = 96
 # Where the person's own box lies inside a detection window, as fractions (x0, y0, x1, y1) of the window.
-# Measured on rendered upright people (median over 688 window hits; tests/int_model/pipeline check IoU > 0.5).
+# Measured on rendered upright people (median over 688 window hits; tests/pipeline check IoU > 0.5).
 HOG_PERSON_IN_WINDOW = (0.16, 0.12, 0.84, 0.87)
 
 
