@@ -15,7 +15,8 @@ import torch
 from torch import nn
 
 from ..constants import NUM_BETAS, NUM_JOINTS
-from .procedural import content_hash, landmark_dict, load_procedural_arrays, procedural_identity
+from .procedural.cache import content_hash, load_procedural_arrays, procedural_identity
+from .procedural.landmarks import landmark_dict
 from .smpl_files import SMPL_DIR_ENV, SMPL_FILE_NAME, SMPL_KEYS, read_smpl_arrays
 
 BODY_KINDS = ("procedural", "smpl")

@@ -21,9 +21,12 @@ from int_model.body_model import (
     RefusedGlobalError,
     load_body_model,
     load_procedural_arrays,
-    procedural,
+    proportions_for_betas,
     shaped_rest_joints,
 )
+from int_model.body_model.procedural.cache import CACHE_FILE_NAME, procedural_identity
+from int_model.body_model.procedural.landmarks import LANDMARK_NAMES, landmark_dict
+from int_model.body_model.procedural.skeleton import h36m_targets
 from int_model.body_model.smpl_files import RestrictedUnpickler, SmplFileError, restricted_load
 from int_model.constants import H36M_JOINT_NAMES, SMPL_JOINT_NAMES, SMPL_PARENTS
 
@@ -58,7 +61,7 @@ def test_t_pose_height_and_layout(arrays):
     assert np.linalg.norm(j[JOINT["pelvis"]]) < 0.3  # pelvis near the origin, as in SMPL
     assert j[JOINT["head"], 1] > j[JOINT["neck"], 1] > j[JOINT["pelvis"], 1] > j[JOINT["left_knee"], 1]
     assert j[JOINT["left_wrist"], 0] > 0.5 and j[JOINT["right_wrist"], 0] < -0.5  # left side at +x, T-pose
-    nose = v[arrays["landmark_ids"][procedural.LANDMARK_NAMES.index("nose")]]
+    nose = v[arrays["landmark_ids"][LANDMARK_NAMES.index("nose")]]
     assert nose[2] > j[JOINT["head"], 2] + 0.05  # faces +z
     assert arrays["kintree_table"].shape == (2, 24)
     assert tuple(arrays["kintree_table"][0, 1:]) == SMPL_PARENTS[1:]
@@ -113,7 +116,7 @@ def test_h36m_regressor(arrays):
     assert (reg >= 0).all()
     np.testing.assert_allclose(reg.sum(axis=1), 1.0, atol=1e-5)
     h36m = reg @ arrays["v_template"]
-    np.testing.assert_allclose(h36m, procedural.h36m_targets(), atol=1 * CM)
+    np.testing.assert_allclose(h36m, h36m_targets(), atol=1 * CM)
     smpl = arrays["J"]
     for name in ("left_wrist", "right_knee", "left_shoulder"):
         assert np.linalg.norm(h36m[H36M_JOINT_NAMES.index(name)] - smpl[JOINT[name]]) < 1 * CM
@@ -122,7 +125,7 @@ def test_h36m_regressor(arrays):
     assert h36m[H36M_JOINT_NAMES.index("head")][1] > h36m[H36M_JOINT_NAMES.index("neck_base")][1] > pelvis[1]
     for beta in np.random.default_rng(1).uniform(-3, 3, size=(8, 10)):
         shaped = arrays["v_template"] + arrays["shapedirs"] @ beta
-        expected = procedural.h36m_targets(procedural.proportions_for_betas(beta))
+        expected = h36m_targets(proportions_for_betas(beta))
         assert np.linalg.norm(reg @ shaped - expected, axis=1).max() < 1 * CM
 
 
@@ -151,7 +154,7 @@ def test_shape_directions_are_distinct_and_human(arrays):
 
 
 def test_landmarks_cover_smplx_keys(arrays):
-    ids = procedural.landmark_dict(arrays)
+    ids = landmark_dict(arrays)
     assert set(ids) == set(smplx.vertex_ids.vertex_ids["smplh"])
     v = arrays["v_template"]
     assert v[ids["leye"], 0] > 0 > v[ids["reye"], 0]
@@ -163,13 +166,13 @@ def test_landmarks_cover_smplx_keys(arrays):
 @pytest.mark.slow
 def test_generation_is_deterministic_and_cache_recovers(arrays, tmp_path, monkeypatch):
     monkeypatch.setenv("INT_CACHE_DIR", str(tmp_path))
-    (tmp_path / procedural.CACHE_FILE_NAME).write_bytes(b"not an npz")  # a damaged cache is regenerated
+    (tmp_path / CACHE_FILE_NAME).write_bytes(b"not an npz")  # a damaged cache is regenerated
     fresh = load_procedural_arrays()
     assert sorted(fresh) == sorted(arrays)
     for key in arrays:
         np.testing.assert_array_equal(fresh[key], arrays[key], err_msg=key)
-    assert procedural.procedural_identity(fresh) == procedural.procedural_identity(arrays)
-    assert [p.name for p in tmp_path.iterdir()] == [procedural.CACHE_FILE_NAME]  # written atomically, no leftovers
+    assert procedural_identity(fresh) == procedural_identity(arrays)
+    assert [p.name for p in tmp_path.iterdir()] == [CACHE_FILE_NAME]  # written atomically, no leftovers
     assert not fresh["v_template"].flags.writeable
 
 
