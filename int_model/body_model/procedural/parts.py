@@ -41,26 +41,51 @@ def body_parts(p: BodyProportions = REST) -> list[Sweep]:
     """All body parts (sweeps) for proportions ``p``: centre line, left side, and the mirrored right side.
 
     Each part is labelled with the SMPL joint whose rotation moves it (the joint at the start of its bone).
-    All sizes and offsets come from the proportions; the few plain factors below (such as a calf 0.95 times
-    as wide as deep) only fix the aspect ratio of a part's cross-section.
+    All sizes and offsets come from the proportions; the few plain factors in the helpers below (such as a
+    calf 0.95 times as wide as deep) only fix the aspect ratio of a part's cross-section.
     """
     j = rest_joints(p)
+    key = key_points(p)
+    sections = _torso_sections(p, j)
+    centre = _torso(p, sections) + _neck_and_head(p, j, sections, key)
+    ear = ellipsoid(J["head"], key["ear"], radii=(p.ear_thickness, p.ear_height, p.ear_depth))
+    left = [
+        ear,
+        *_hip_and_leg(p, j, sections),
+        *_foot(p, j, key),
+        *_shoulder_and_arm(p, j, sections),
+        *_hand(p, j, key),
+    ]
+    return centre + left + [_mirrored(s) for s in left]
+
+
+def _torso_sections(p: BodyProportions, j: np.ndarray) -> dict[str, np.ndarray]:
+    """Centres of the torso's cross-sections at the hip joints, spine1, spine2, spine3, the armpits and the neck.
+
+    Each centre sits a fixed fraction of its section's depth in front of its spine joint, so a change of girth
+    scales the section about the joint and the joints stay where the mesh puts them.
+    """
     v = np.array
-    pelvis, spine1, spine2, spine3, neck, head = (
-        j[J[n]] for n in ("pelvis", "spine1", "spine2", "spine3", "neck", "head")
-    )
-    hip_y = j[J["left_hip"], 1]
-    sole = sole_y(p, j)
-    centre: list[Sweep] = []
-    # torso: cross-sections at the spine joints' heights, one sweep per spine segment
-    # (section centres sit at a fixed fraction of the depth in front of the spine joints, so that girth
-    # changes scale each section about its joint and the joints stay where the mesh says they are)
-    hips = v([0.0, hip_y, pelvis[2] + p.hip_centre_forward * p.hip_girth_depth])
-    waist = v([0.0, spine1[1], spine1[2] + p.waist_centre_forward * p.waist_depth])
-    lower_chest = v([0.0, spine2[1], spine2[2] + p.lower_chest_centre_forward * p.lower_chest_depth])
-    mid_chest = v([0.0, spine3[1], spine3[2] + p.mid_chest_centre_forward * p.mid_chest_depth])
+    pelvis, spine1, spine2, spine3, neck = (j[J[n]] for n in ("pelvis", "spine1", "spine2", "spine3", "neck"))
     upper_chest = v([0.0, spine3[1] + p.armpit_rise, spine3[2] + p.upper_chest_centre_forward * p.upper_chest_depth])
-    centre.append(
+    return {
+        "hips": v([0.0, j[J["left_hip"], 1], pelvis[2] + p.hip_centre_forward * p.hip_girth_depth]),
+        "waist": v([0.0, spine1[1], spine1[2] + p.waist_centre_forward * p.waist_depth]),
+        "lower_chest": v([0.0, spine2[1], spine2[2] + p.lower_chest_centre_forward * p.lower_chest_depth]),
+        "mid_chest": v([0.0, spine3[1], spine3[2] + p.mid_chest_centre_forward * p.mid_chest_depth]),
+        "upper_chest": upper_chest,
+        "neck_base": v([0.0, upper_chest[1], neck[2]]),
+    }
+
+
+def _torso(p: BodyProportions, sections: dict[str, np.ndarray]) -> list[Sweep]:
+    """One sweep per spine segment between the torso's cross-sections, the shoulder girdle and the belly."""
+    v = np.array
+    hips, waist, lower_chest, mid_chest, upper_chest = (
+        sections[n] for n in ("hips", "waist", "lower_chest", "mid_chest", "upper_chest")
+    )
+    belly_z = waist[2] + p.waist_depth - p.belly_depth + p.belly_forward
+    return [
         sweep(
             J["pelvis"],
             hips,
@@ -69,9 +94,7 @@ def body_parts(p: BodyProportions = REST) -> list[Sweep]:
             radii_b=(p.waist_width, p.waist_depth),
             ref=X_AXIS,
             caps=(p.crotch_cap, p.waist_depth),
-        )
-    )
-    centre.append(
+        ),
         sweep(
             J["spine1"],
             waist,
@@ -79,9 +102,7 @@ def body_parts(p: BodyProportions = REST) -> list[Sweep]:
             radii_a=(p.waist_width, p.waist_depth),
             radii_b=(p.lower_chest_width, p.lower_chest_depth),
             ref=X_AXIS,
-        )
-    )
-    centre.append(
+        ),
         sweep(
             J["spine2"],
             lower_chest,
@@ -89,9 +110,7 @@ def body_parts(p: BodyProportions = REST) -> list[Sweep]:
             radii_a=(p.lower_chest_width, p.lower_chest_depth),
             radii_b=(p.mid_chest_width, p.mid_chest_depth),
             ref=X_AXIS,
-        )
-    )
-    centre.append(
+        ),
         sweep(
             J["spine3"],
             mid_chest,
@@ -100,36 +119,37 @@ def body_parts(p: BodyProportions = REST) -> list[Sweep]:
             radii_b=(p.upper_chest_width, p.upper_chest_depth),
             ref=X_AXIS,
             caps=(p.mid_chest_depth, p.shoulder_cap),
-        )
-    )
-    centre.append(
+        ),
         ellipsoid(
             J["spine3"],
             upper_chest + v([0.0, p.shoulder_girdle_rise, 0.0]),
             radii=(p.shoulder_girdle_width, p.shoulder_girdle_height, p.shoulder_girdle_depth),
-        )
-    )
-    belly_z = waist[2] + p.waist_depth - p.belly_depth + p.belly_forward
-    centre.append(
+        ),
         ellipsoid(
             J["spine1"],
             v([0.0, waist[1] + p.belly_rise, belly_z]),
             radii=(p.belly_width, p.belly_height, p.belly_depth),
-        )
-    )
-    # neck and head
-    neck_base = v([0.0, upper_chest[1], neck[2]])
-    centre.append(
+        ),
+    ]
+
+
+def _neck_and_head(
+    p: BodyProportions, j: np.ndarray, sections: dict[str, np.ndarray], key: dict[str, np.ndarray]
+) -> list[Sweep]:
+    """The neck (a flared base and the neck proper), then the head: skull, cranium, brow, jaw and nose."""
+    v = np.array
+    neck, head = j[J["neck"]], j[J["head"]]
+    head_centre = head_centre_point(p, j)
+    flared = p.neck_radius + p.neck_flare
+    return [
         sweep(
             J["spine3"],
-            neck_base,
+            sections["neck_base"],
             neck,
-            radii_a=(p.neck_radius + p.neck_flare, p.neck_radius + p.neck_flare),
+            radii_a=(flared, flared),
             radii_b=(p.neck_radius, p.neck_radius),
             ref=X_AXIS,
-        )
-    )
-    centre.append(
+        ),
         sweep(
             J["neck"],
             neck,
@@ -137,31 +157,21 @@ def body_parts(p: BodyProportions = REST) -> list[Sweep]:
             radii_a=(p.neck_radius, p.neck_radius),
             radii_b=(p.neck_radius, p.neck_radius),
             ref=X_AXIS,
-        )
-    )
-    head_centre = head_centre_point(p, j)
-    centre.append(ellipsoid(J["head"], head_centre, radii=(p.head_width, p.head_height, p.head_depth)))
-    centre.append(
+        ),
+        ellipsoid(J["head"], head_centre, radii=(p.head_width, p.head_height, p.head_depth)),
         ellipsoid(
             J["head"],
             head_centre + v([0.0, p.cranium_rise, -p.cranium_back]),
             radii=(p.cranium_radius * 0.92, p.cranium_radius, p.cranium_radius),
-        )
-    )
-    centre.append(
+        ),
         ellipsoid(
             J["head"],
             head_centre + v([0.0, p.brow_rise, p.head_depth + p.brow_protrusion - p.brow_depth]),
             radii=(p.brow_width, p.brow_height, p.brow_depth),
-        )
-    )
-    centre.append(
+        ),
         ellipsoid(
             J["head"], head + v([0.0, p.jaw_rise, p.jaw_forward]), radii=(p.jaw_width, p.jaw_height, p.jaw_depth)
-        )
-    )
-    key = key_points(p)
-    centre.append(
+        ),
         sweep(
             J["head"],
             key["nose_root"],
@@ -169,25 +179,23 @@ def body_parts(p: BodyProportions = REST) -> list[Sweep]:
             radii_a=(p.nose_radius * 0.8, p.nose_radius * 0.6),
             radii_b=(p.nose_radius, p.nose_radius * 0.8),
             ref=X_AXIS,
-        )
+        ),
+    ]
+
+
+def _hip_and_leg(p: BodyProportions, j: np.ndarray, sections: dict[str, np.ndarray]) -> list[Sweep]:
+    """The left buttock, thigh, shin and calf."""
+    v = np.array
+    hip, knee, ankle = (j[J[f"left_{n}"]] for n in ("hip", "knee", "ankle"))
+    buttock = v(
+        [
+            hip[0] - p.buttock_inset,
+            hip[1] + p.buttock_rise,
+            sections["hips"][2] - p.hip_girth_depth + p.buttock_radius - p.buttock_protrusion,
+        ]
     )
-    # left side: ear, hips and legs
-    left: list[Sweep] = [ellipsoid(J["head"], key["ear"], radii=(p.ear_thickness, p.ear_height, p.ear_depth))]
-    hip, knee, ankle, foot = (j[J[f"left_{n}"]] for n in ("hip", "knee", "ankle", "foot"))
-    left.append(
-        ellipsoid(
-            J["pelvis"],
-            v(
-                [
-                    hip[0] - p.buttock_inset,
-                    hip[1] + p.buttock_rise,
-                    hips[2] - p.hip_girth_depth + p.buttock_radius - p.buttock_protrusion,
-                ]
-            ),
-            radii=(p.buttock_radius, p.buttock_radius * 1.1, p.buttock_radius),
-        )
-    )
-    left.append(
+    return [
+        ellipsoid(J["pelvis"], buttock, radii=(p.buttock_radius, p.buttock_radius * 1.1, p.buttock_radius)),
         sweep(
             J["left_hip"],
             hip + v([0.0, p.thigh_top_rise, 0.0]),
@@ -195,9 +203,7 @@ def body_parts(p: BodyProportions = REST) -> list[Sweep]:
             radii_a=(p.thigh_radius, p.thigh_radius),
             radii_b=(p.knee_radius, p.knee_radius),
             ref=Z_AXIS,
-        )
-    )
-    left.append(
+        ),
         sweep(
             J["left_knee"],
             knee,
@@ -205,53 +211,65 @@ def body_parts(p: BodyProportions = REST) -> list[Sweep]:
             radii_a=(p.knee_radius, p.knee_radius),
             radii_b=(p.ankle_radius, p.ankle_radius),
             ref=Z_AXIS,
-        )
-    )
-    left.append(
+        ),
         ellipsoid(
             J["left_knee"],
             knee + v([0.0, -p.calf_drop, -p.calf_back * p.calf_radius]),
             radii=(p.calf_radius * 0.95, p.calf_height, p.calf_radius),
-        )
-    )
-    heel, ball, toe_tip = key["heel"], key["ball"], key["toe_tip"]
-    left.append(
+        ),
+    ]
+
+
+def _foot(p: BodyProportions, j: np.ndarray, key: dict[str, np.ndarray]) -> list[Sweep]:
+    """The left foot: heel to ball, ankle to instep, ball to toe tip."""
+    v = np.array
+    ankle = j[J["left_ankle"]]
+    instep = v([ankle[0], sole_y(p, j) + p.foot_half_height * 2, ankle[2] + p.instep])
+    return [
         sweep(
             J["left_ankle"],
-            heel,
-            ball,
+            key["heel"],
+            key["ball"],
             radii_a=(p.heel_radius, p.heel_radius),
             radii_b=(p.foot_half_width, p.foot_half_height),
             ref=X_AXIS,
             caps=(p.heel_radius, p.foot_half_height),
-        )
-    )
-    left.append(
+        ),
         sweep(
             J["left_ankle"],
             ankle,
-            v([ankle[0], sole + p.foot_half_height * 2, ankle[2] + p.instep]),
+            instep,
             radii_a=(p.ankle_radius, p.ankle_radius),
             radii_b=(p.foot_half_width, p.foot_half_height * 1.4),
             ref=X_AXIS,
-        )
-    )
-    left.append(
+        ),
         sweep(
             J["left_foot"],
-            ball,
-            toe_tip,
+            key["ball"],
+            key["toe_tip"],
             radii_a=(p.foot_half_width, p.foot_half_height),
             radii_b=(p.toe_half_width, p.toe_half_height),
             ref=X_AXIS,
             caps=(p.foot_half_height, p.toe_half_height),
-        )
-    )
-    # left side: shoulder girdle, arm, hand
-    collar, shoulder, elbow, wrist, hand = (j[J[f"left_{n}"]] for n in ("collar", "shoulder", "elbow", "wrist", "hand"))
-    trapezius_start = v([p.neck_radius * 0.5, neck_base[1] + p.trapezius_rise, neck[2] - p.trapezius_back])
+        ),
+    ]
+
+
+def _shoulder_and_arm(p: BodyProportions, j: np.ndarray, sections: dict[str, np.ndarray]) -> list[Sweep]:
+    """The left trapezius, chest muscle and deltoid, then the upper arm and the forearm."""
+    v = np.array
+    neck = j[J["neck"]]
+    collar, shoulder, elbow, wrist = (j[J[f"left_{n}"]] for n in ("collar", "shoulder", "elbow", "wrist"))
+    trapezius_start = v([p.neck_radius * 0.5, sections["neck_base"][1] + p.trapezius_rise, neck[2] - p.trapezius_back])
     trapezius_end = shoulder + v([0.0, p.trapezius_end_rise * p.trapezius_height, 0.0])
-    left.append(
+    chest_muscle = v(
+        [
+            collar[0] + p.chest_muscle_out,
+            collar[1] - p.chest_muscle_drop,
+            sections["mid_chest"][2] + p.mid_chest_depth - p.chest_muscle_depth + p.chest_muscle_protrusion,
+        ]
+    )
+    return [
         sweep(
             J["left_collar"],
             trapezius_start,
@@ -259,29 +277,17 @@ def body_parts(p: BodyProportions = REST) -> list[Sweep]:
             radii_a=(p.trapezius_height, p.trapezius_depth),
             radii_b=(p.trapezius_height * 0.8, p.trapezius_depth),
             ref=Y_AXIS,
-        )
-    )
-    left.append(
+        ),
         ellipsoid(
             J["spine3"],
-            v(
-                [
-                    collar[0] + p.chest_muscle_out,
-                    collar[1] - p.chest_muscle_drop,
-                    mid_chest[2] + p.mid_chest_depth - p.chest_muscle_depth + p.chest_muscle_protrusion,
-                ]
-            ),
+            chest_muscle,
             radii=(p.chest_muscle_radius, p.chest_muscle_radius * 0.8, p.chest_muscle_depth),
-        )
-    )
-    left.append(
+        ),
         ellipsoid(
             J["left_shoulder"],
             shoulder + v([p.deltoid_out * p.deltoid_radius, 0.0, 0.0]),
             radii=(p.deltoid_radius * 1.15, p.deltoid_radius, p.deltoid_radius),
-        )
-    )
-    left.append(
+        ),
         sweep(
             J["left_shoulder"],
             shoulder,
@@ -289,9 +295,7 @@ def body_parts(p: BodyProportions = REST) -> list[Sweep]:
             radii_a=(p.upper_arm_radius, p.upper_arm_radius),
             radii_b=(p.elbow_radius, p.elbow_radius * 1.1),
             ref=Y_AXIS,
-        )
-    )
-    left.append(
+        ),
         sweep(
             J["left_elbow"],
             elbow,
@@ -299,9 +303,14 @@ def body_parts(p: BodyProportions = REST) -> list[Sweep]:
             radii_a=(p.elbow_radius, p.elbow_radius * 1.1),
             radii_b=(p.wrist_radius * 0.8, p.wrist_radius * 1.15),
             ref=Y_AXIS,
-        )
-    )
-    left.append(
+        ),
+    ]
+
+
+def _hand(p: BodyProportions, j: np.ndarray, key: dict[str, np.ndarray]) -> list[Sweep]:
+    """The left hand: palm, the four fingers as one part, and the thumb."""
+    wrist, hand = j[J["left_wrist"]], j[J["left_hand"]]
+    return [
         sweep(
             J["left_wrist"],
             wrist,
@@ -310,9 +319,7 @@ def body_parts(p: BodyProportions = REST) -> list[Sweep]:
             radii_b=(p.palm_thickness * 0.9, p.palm_width),
             ref=Y_AXIS,
             caps=(p.palm_thickness, p.palm_thickness),
-        )
-    )
-    left.append(
+        ),
         sweep(
             J["left_hand"],
             hand,
@@ -321,9 +328,7 @@ def body_parts(p: BodyProportions = REST) -> list[Sweep]:
             radii_b=(p.finger_thickness * 0.85, p.palm_width * 0.72),
             ref=Y_AXIS,
             caps=(p.finger_thickness, p.finger_thickness),
-        )
-    )
-    left.append(
+        ),
         sweep(
             J["left_wrist"],
             key["thumb_base"],
@@ -331,20 +336,19 @@ def body_parts(p: BodyProportions = REST) -> list[Sweep]:
             radii_a=(p.thumb_radius * 1.2, p.thumb_radius * 1.3),
             radii_b=(p.thumb_radius, p.thumb_radius),
             ref=Y_AXIS,
-        )
-    )
-    flip = np.asarray(SMPL_FLIP_PERM)
-    right = [
-        Sweep(
-            int(flip[s.label]),
-            tuple(mirror(np.array(s.a))),
-            tuple(mirror(np.array(s.b))),
-            s.radii_a,
-            s.radii_b,
-            s.cap_a,
-            s.cap_b,
-            tuple(mirror(np.array(s.ref))),
-        )
-        for s in left
+        ),
     ]
-    return centre + left + right
+
+
+def _mirrored(s: Sweep) -> Sweep:
+    """The right side's copy of a left-side part: mirrored across the mid-plane, labelled with the mirror joint."""
+    return Sweep(
+        int(SMPL_FLIP_PERM[s.label]),
+        tuple(mirror(np.array(s.a))),
+        tuple(mirror(np.array(s.b))),
+        s.radii_a,
+        s.radii_b,
+        s.cap_a,
+        s.cap_b,
+        tuple(mirror(np.array(s.ref))),
+    )
