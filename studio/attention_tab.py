@@ -17,8 +17,8 @@ import numpy as np
 from int_model.constants import TOKEN_NAMES
 from int_model.crops import normalise_crops, normalised_to_crop_pixels
 from viz import attention as att
-from viz import figures as F
 from viz.attribution import AttributionTarget, attribute, map_agreement, pool_to_grid
+from viz.figures.attention import attribution_figure, frame_attention_figure, token_grid_figure
 
 from .analysis import AnalysisCache, clip_results, parse_track, track_update
 from .common import HEAVY_WORK, SESSIONS_AT_ONCE, ModelCache, UserError, handler
@@ -104,10 +104,10 @@ def image_attention(cache: ModelCache, windows: AnalysisCache, media: Any, run_d
     crop_heat = cv2.resize(crop_heat, (CROP_DISPLAY_PX, CROP_DISPLAY_PX), interpolation=cv2.INTER_LINEAR)
     heat = att.map_to_frame(att.normalise_map(maps[token_index]), transform=transform, frame_size=full.shape[:2])
     point = transform.to_image(run.joints2d[token_index]) if token_index < layout.num_joints else None
-    frame_fig = F.frame_attention_figure(full, heat, transform=transform, point=point,
-                                         title=f"{token}: {view}, frame {frame_number}")
-    grid_fig = F.token_grid_figure(crop, maps, joints_px=joints_px, names=layout.names,
-                                   title=f"Every token's attention, {view} (frame {frame_number})")
+    frame_fig = frame_attention_figure(full, heat, transform=transform, point=point,
+                                       title=f"{token}: {view}, frame {frame_number}")
+    grid_fig = token_grid_figure(crop, maps, joints_px=joints_px, names=layout.names,
+                                 title=f"Every token's attention, {view} (frame {frame_number})")
     lines = [f"**Track {track_id}, frame {frame_number}** · token `{token}` · {view}"]
     attribution_fig = None
     if attribution:
@@ -118,7 +118,7 @@ def image_attention(cache: ModelCache, windows: AnalysisCache, media: Any, run_d
         rollout = att.token_patch_maps(att.attention_rollout(run.spatial_attention), layout=layout)
         agreement = map_agreement(rollout[target.token], pool_to_grid(result.magnitude, grid_size=layout.grid_size))
         rollout_px = att.upsample_map(rollout[target.token], size=size)
-        attribution_fig = F.attribution_figure(
+        attribution_fig = attribution_figure(
             crop, attention_map=rollout_px, attribution=result,
             joint_px=joints_px[target.token] if target.token < layout.num_joints else None,
             title=f"{target.label} = {result.value:.3g}; attention: rollout of token '{TOKEN_NAMES[target.token]}'")

@@ -16,7 +16,8 @@ import gradio as gr
 
 from training.eval_report import prior_plausibility
 from viz import export_mesh
-from viz import figures as F
+from viz.figures.images import labelled_montage
+from viz.figures.priors import prior_angles_figure, similarity_figure
 from viz.priors import fresh_model, joint_token_similarity, prior_mesh, render_prior
 
 from .common import CHECKPOINT_SUFFIXES, FRESH_VARIANTS, ModelCache, UserError, handler, uploaded_checkpoint
@@ -78,10 +79,10 @@ def token_priors(cache: ModelCache, model_key: str, compare: str | None = FRESH_
     # Renders always upright (a fresh prior's root rotation is arbitrary, which hides the body pose).
     upright = {name: prior_mesh(m, keep_orientation=False) for name, m in models.items()}
     renders = [render_prior(p, size=RENDER_SIZE) for p in upright.values()]
-    montage = F.labelled_montage([[r.front, r.side] for r in renders], row_labels=list(upright),
-                                 column_labels=["front", "side"])
-    angles = F.prior_angles_figure({name: p.joint_angles_deg for name, p in priors.items()})
-    similarity = [F.similarity_figure(joint_token_similarity(m), title=f"Joint-token cosine similarity: {name}")
+    montage = labelled_montage([[r.front, r.side] for r in renders], row_labels=list(upright),
+                               column_labels=["front", "side"])
+    angles = prior_angles_figure({name: p.joint_angles_deg for name, p in priors.items()})
+    similarity = [similarity_figure(joint_token_similarity(m), title=f"Joint-token cosine similarity: {name}")
                   for name, m in models.items()]
     for figure in (angles, *similarity):
         figure.update_layout(width=None, autosize=True)

@@ -21,7 +21,7 @@ from pipeline.run import RunSettings, run_pipeline
 from int_model.precision import PRECISION_CHOICES
 from viz.bvh import write_results_bvh
 from viz.export import export_results_frame
-from viz.figures import rotation_curves_figure
+from viz.figures.temporal import rotation_curves_figure
 from viz.overlay import MeshSequenceSink, OverlaySettings, OverlayVideoSink
 from viz.temporal import joint_angle_curves
 

@@ -17,7 +17,14 @@ import gradio as gr
 
 from int_model.constants import SMPL_JOINT_NAMES
 from pipeline.inference import DEFAULT_WINDOW
-from viz import figures as F
+from viz.figures.export import save_figure
+from viz.figures.temporal import (
+    frame_pairs_figure,
+    periodicity_figure,
+    rotation_curves_figure,
+    temporal_grid_figure,
+    temporal_matrix_figure,
+)
 from viz.periodicity import period_from_attention, period_from_rotations, relative_rotation_vectors
 from viz.report import DEFAULT_CURVE_JOINTS, DEFAULT_PAIR_JOINTS, thumbnails
 from viz.temporal import MEAN, joint_angle_curves, select_temporal, strongest_pairs
@@ -93,32 +100,32 @@ def temporal_attention(cache: ModelCache, windows: AnalysisCache, media: Any, ru
     numbers = window.frame_numbers
     view = f"temporal block {layer_choice}, head {head_choice}"
 
-    matrix_fig = F.temporal_matrix_figure(matrices[j], pairs=pairs[j], frame_numbers=numbers,
-                                          title=f"Temporal attention of {joint} ({view})")
-    grid_fig = F.temporal_grid_figure(matrices, pairs=pairs, frame_numbers=numbers,
-                                      title=f"Temporal attention per joint ({view})")
+    matrix_fig = temporal_matrix_figure(matrices[j], pairs=pairs[j], frame_numbers=numbers,
+                                        title=f"Temporal attention of {joint} ({view})")
+    grid_fig = temporal_grid_figure(matrices, pairs=pairs, frame_numbers=numbers,
+                                    title=f"Temporal attention per joint ({view})")
     thumbs = thumbnails(window.crops)
     pair_joints = list(dict.fromkeys([joint, *DEFAULT_PAIR_JOINTS]))
-    pairs_fig = F.frame_pairs_figure(thumbs, {name: pairs[SMPL_JOINT_NAMES.index(name)] for name in pair_joints},
-                                     frame_numbers=numbers)
+    pairs_fig = frame_pairs_figure(thumbs, {name: pairs[SMPL_JOINT_NAMES.index(name)] for name in pair_joints},
+                                   frame_numbers=numbers)
     from_attention = [period_from_attention(m) for m in matrices]
     rotvecs = relative_rotation_vectors(run.temporal_pose)
     from_rotation = [period_from_rotations(rotvecs[:, k]) for k in range(len(SMPL_JOINT_NAMES))]
-    periods_fig = F.periodicity_figure(from_attention, from_rotation,
-                                       title=f"Dominant period per joint, frames {numbers[0]}-{numbers[-1]}")
+    periods_fig = periodicity_figure(from_attention, from_rotation,
+                                     title=f"Dominant period per joint, frames {numbers[0]}-{numbers[-1]}")
     temporal_curves = joint_angle_curves(run.temporal_pose)
     curves = {"image-only": joint_angle_curves(run.image_pose, like=temporal_curves), "temporal": temporal_curves}
     curve_joints = list(dict.fromkeys([j, *(SMPL_JOINT_NAMES.index(n) for n in DEFAULT_CURVE_JOINTS)]))
-    curves_fig = F.rotation_curves_figure(curves, joints=curve_joints, frame_numbers=numbers)
+    curves_fig = rotation_curves_figure(curves, joints=curve_joints, frame_numbers=numbers)
     for figure in (matrix_fig, grid_fig, pairs_fig, periods_fig, curves_fig):
         figure.update_layout(width=None, autosize=True)
 
     # The same matrix as a stand-alone page whose hover shows both frames (served from the session folder).
     digest = hashlib.sha1(f"{run_path}|{track_id}|{start}|{length}|{joint}|{view}|{model_key}".encode()).hexdigest()[:12]
-    hover = F.save_figure(F.temporal_matrix_figure(matrices[j], pairs=pairs[j], frame_numbers=numbers,
-                                                   title=f"Temporal attention of {joint} ({view})"),
-                          run_path / f"temporal-{digest}", formats=("html",),
-                          hover_frames={int(n): thumbs[i] for i, n in enumerate(numbers)})["html"]
+    hover = save_figure(temporal_matrix_figure(matrices[j], pairs=pairs[j], frame_numbers=numbers,
+                                               title=f"Temporal attention of {joint} ({view})"),
+                        run_path / f"temporal-{digest}", formats=("html",),
+                        hover_frames={int(n): thumbs[i] for i, n in enumerate(numbers)})["html"]
     jitter = {name: float(c.mean_abs_acceleration[j]) for name, c in curves.items()}
     summary = "\n".join([
         f"**Track {track_id}, frames {numbers[0]}–{numbers[-1]}** ({length} frames at {window.fps:.1f} fps) · "

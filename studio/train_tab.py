@@ -1,7 +1,7 @@
 """The Train tab: start, follow, stop and resume the training phases; use their checkpoints in the other tabs.
 
 Everything is done by :class:`training.launch.TrainLauncher` (the command line, the process, its log and
-metrics) and drawn by :func:`viz.figures.training_curves_figure`; this module only wires them to the UI.
+metrics) and drawn by :func:`viz.figures.training.training_curves_figure`; this module only wires them to the UI.
 
 Named endpoints: ``/train_start`` (first input: the phase, ``"1"``, ``"2"`` or ``"3"``; every other input has
 a default), ``/train_status`` (optional input: a run name), ``/train_stop`` (no input) and ``/train_resume``
@@ -25,7 +25,7 @@ from training.launch import (
     phase_config_path,
 )
 from training.phases import load_phase_config
-from viz.figures import training_curves_figure
+from viz.figures.training import training_curves_figure
 
 from .common import ModelCache, UserError, handler
 

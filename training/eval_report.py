@@ -164,7 +164,8 @@ def fresh_tokens(model: IntModel, *, seed: int = 0) -> IntModel:
 
 
 def priors_section(model: IntModel, out_dir: Path) -> dict[str, Any]:
-    from viz.figures import labelled_montage, save_image
+    from viz.figures.export import save_image
+    from viz.figures.images import labelled_montage
     from viz.priors import fresh_model, prior_mesh, render_prior
 
     candidates = {"learned tokens": model, "fresh model": fresh_model(model),
@@ -232,7 +233,8 @@ def _period_figures(records: list[dict[str, Any]], example: tuple[int, np.ndarra
                     out_dir: Path) -> list[str]:
     import plotly.graph_objects as go
 
-    from viz.figures import save_figure, temporal_matrix_figure
+    from viz.figures.export import save_figure
+    from viz.figures.temporal import temporal_matrix_figure
 
     written = []
     fig = go.Figure()
@@ -340,7 +342,7 @@ def _window_figure(per_window: dict[int, dict[str, Any]], out_dir: Path) -> None
     import plotly.graph_objects as go
     from plotly.subplots import make_subplots
 
-    from viz.figures import save_figure
+    from viz.figures.export import save_figure
 
     t = sorted(per_window)
     fig = make_subplots(rows=1, cols=2, subplot_titles=("PA-MPJPE (mm)", "acceleration error (mm/frame^2)"))

@@ -1,7 +1,7 @@
 """Pixel attributions with captum: which input pixels a chosen output of the network depends on.
 
 Attention says where a token *looks*; an attribution says which pixels *change the output* read from it.
-The two are shown side by side (:func:`viz.figures.attribution_figure`).
+The two are shown side by side (:func:`viz.figures.attention.attribution_figure`).
 
 Outputs (:class:`AttributionTarget`), one scalar per crop:
 

@@ -58,9 +58,21 @@ from pipeline.media import MediaLimits, open_media
 from pipeline.results import RESULTS_FILE_NAME, UNTRAINED_CHECKPOINT, PipelineResults, load_results
 from pipeline.run import RunSettings, run_pipeline
 from viz import attention as att
-from viz import figures as F
 from viz.attribution import AttributionTarget, attribute, map_agreement, pool_to_grid
 from viz.export import export_mesh
+from viz.figures.attention import attribution_figure, frame_attention_figure, token_grid_figure
+from viz.figures.export import FigureFile, save_figures, save_image
+from viz.figures.images import labelled_montage
+from viz.figures.priors import prior_angles_figure, prior_mesh_figure, similarity_figure
+from viz.figures.temporal import (
+    frame_pairs_figure,
+    jitter_figure,
+    lag_profile_figure,
+    periodicity_figure,
+    rotation_curves_figure,
+    temporal_grid_figure,
+    temporal_matrix_figure,
+)
 from viz.periodicity import period_from_attention, period_from_rotations, relative_rotation_vectors
 from viz.priors import fresh_model, joint_token_similarity, prior_angles, prior_mesh, render_prior
 from viz.temporal import (
@@ -303,10 +315,10 @@ def write_report(model: IntModel, window: ClipWindow, out_dir: Path, *, settings
     shown = t // 2 if settings.frame is None else settings.frame
     if not 0 <= shown < t:
         raise ValueError(f"--frame {settings.frame} is outside the window of {t} frames")
-    items: list[F.FigureFile] = []
+    items: list[FigureFile] = []
 
     def add(name: str, figure: Any, **kwargs: Any) -> None:
-        items.append(F.FigureFile(figure=figure, stem=out_dir / name, **kwargs))
+        items.append(FigureFile(figure=figure, stem=out_dir / name, **kwargs))
 
     # --- token priors --------------------------------------------------------------------------
     priors = {"fresh tokens": prior_mesh(fresh_model(model), keep_orientation=False),
@@ -314,17 +326,17 @@ def write_report(model: IntModel, window: ClipWindow, out_dir: Path, *, settings
     if compare is not None:
         priors[f"learned ({compare[0]})"] = prior_mesh(compare[1], keep_orientation=False)
     renders = {label: render_prior(p) for label, p in priors.items()}
-    montage = F.labelled_montage([[r.front, r.side] for r in renders.values()], row_labels=list(renders),
-                                 column_labels=["front", "side"])
-    files: dict[str, dict[str, str]] = {"prior_renders": {"png": str(F.save_image(out_dir / "prior_renders.png",
-                                                                                  montage))}}
+    montage = labelled_montage([[r.front, r.side] for r in renders.values()], row_labels=list(renders),
+                               column_labels=["front", "side"])
+    files: dict[str, dict[str, str]] = {"prior_renders": {"png": str(save_image(out_dir / "prior_renders.png",
+                                                                                montage))}}
     for index, (label, p) in enumerate(priors.items()):
         name = ["fresh", "learned", "compare"][index]
         files[f"prior_{name}"] = {"glb": str(export_mesh(out_dir / f"prior_{name}.glb", p.vertices, p.faces))}
-    add("prior_meshes", F.prior_mesh_figure({label: (p.vertices, p.faces) for label, p in priors.items()}))
-    add("prior_angles", F.prior_angles_figure({label: p.joint_angles_deg for label, p in priors.items()}))
+    add("prior_meshes", prior_mesh_figure({label: (p.vertices, p.faces) for label, p in priors.items()}))
+    add("prior_angles", prior_angles_figure({label: p.joint_angles_deg for label, p in priors.items()}))
     similarity = joint_token_similarity(model)
-    add("token_similarity", F.similarity_figure(similarity, title=f"Joint-token cosine similarity ({model_label})"))
+    add("token_similarity", similarity_figure(similarity, title=f"Joint-token cosine similarity ({model_label})"))
     lap("priors")
 
     # --- model over the window -----------------------------------------------------------------
@@ -355,15 +367,15 @@ def write_report(model: IntModel, window: ClipWindow, out_dir: Path, *, settings
         maps = np.stack([att.upsample_map(g, size=size) for g in grids])
         pixel_maps[name] = maps
         add(f"attention_tokens_{name}",
-            F.token_grid_figure(crop, maps, joints_px=joints_px, names=layout.names,
-                                title=f"Image attention per token, {view_titles[name]} (frame {frame_label})"))
+            token_grid_figure(crop, maps, joints_px=joints_px, names=layout.names,
+                              title=f"Image attention per token, {view_titles[name]} (frame {frame_label})"))
         heat = att.map_to_frame(att.normalise_map(maps[token_index]), transform=transform,
                                 frame_size=frame.shape[:2])
         point = (transform.to_image(run.joints2d[token_index]) if token_index < layout.num_joints
                  else None)
         add(f"attention_frame_{name}",
-            F.frame_attention_figure(frame, heat, transform=transform, point=point,
-                                     title=f"{settings.token}: {view_titles[name]}, in frame {frame_label}"))
+            frame_attention_figure(frame, heat, transform=transform, point=point,
+                                   title=f"{settings.token}: {view_titles[name]}, in frame {frame_label}"))
     lap("image attention")
 
     # --- attributions --------------------------------------------------------------------------
@@ -379,9 +391,9 @@ def write_report(model: IntModel, window: ClipWindow, out_dir: Path, *, settings
         name = {"joint_angle": f"angle_{settings.token}", "shape": "shape_beta0", "camera": "camera_scale"}[target.kind]
         joint = joints_px[target.token] if target.token < layout.num_joints else None
         add(f"attribution_{name}",
-            F.attribution_figure(crop, attention_map=pixel_maps["rollout"][target.token], attribution=result,
-                                 joint_px=joint,
-                                 title=f"{target.label} = {result.value:.3g} (frame {frame_label}); attention: "
+            attribution_figure(crop, attention_map=pixel_maps["rollout"][target.token], attribution=result,
+                               joint_px=joint,
+                               title=f"{target.label} = {result.value:.3g} (frame {frame_label}); attention: "
                                        f"rollout of token '{TOKEN_NAMES[target.token]}'"))
         attribution_numbers.append(dict(target=target.label, token=TOKEN_NAMES[target.token], value=result.value,
                                         baseline_value=result.baseline_value, delta=result.delta,
@@ -404,20 +416,20 @@ def write_report(model: IntModel, window: ClipWindow, out_dir: Path, *, settings
         shown_layer = (settings.temporal_layer if settings.temporal_layer == MEAN
                        else range(depth)[int(settings.temporal_layer)])
         view = f"temporal block {shown_layer}, head {settings.temporal_head}"
-        add("temporal_joints", F.temporal_grid_figure(matrices, pairs=pairs, frame_numbers=window.frame_numbers,
-                                                      title=f"Temporal attention per joint ({view})"),
+        add("temporal_joints", temporal_grid_figure(matrices, pairs=pairs, frame_numbers=window.frame_numbers,
+                                                    title=f"Temporal attention per joint ({view})"),
             hover_frames=hover)
         joint = token_index if token_index < layout.num_joints else 0
         add(f"temporal_{joint_names[joint]}",
-            F.temporal_matrix_figure(matrices[joint], pairs=pairs[joint], frame_numbers=window.frame_numbers,
-                                     title=f"Temporal attention of {joint_names[joint]} ({view})"),
+            temporal_matrix_figure(matrices[joint], pairs=pairs[joint], frame_numbers=window.frame_numbers,
+                                   title=f"Temporal attention of {joint_names[joint]} ({view})"),
             hover_frames=hover)
         pair_joints = [j for j in DEFAULT_PAIR_JOINTS if j in joint_names]
-        add("temporal_pairs", F.frame_pairs_figure(thumbs, {j: pairs[joint_names.index(j)] for j in pair_joints},
-                                                   frame_numbers=window.frame_numbers))
+        add("temporal_pairs", frame_pairs_figure(thumbs, {j: pairs[joint_names.index(j)] for j in pair_joints},
+                                                 frame_numbers=window.frame_numbers))
         from_attention = [period_from_attention(m) for m in matrices]
         profiles = np.stack([lag_profile(m) for m in matrices])
-        add("lag_profiles", F.lag_profile_figure(profiles, periods=[e.period for e in from_attention]))
+        add("lag_profiles", lag_profile_figure(profiles, periods=[e.period for e in from_attention]))
         curves = {"image-only": joint_angle_curves(run.image_pose)}
         curves["temporal"] = joint_angle_curves(run.temporal_pose)
         curves["image-only"] = joint_angle_curves(run.image_pose, like=curves["temporal"])
@@ -440,15 +452,15 @@ def write_report(model: IntModel, window: ClipWindow, out_dir: Path, *, settings
         periods[name]["rotation"] = from_rotation[j].to_dict()
         periods[name]["rotation_whole_track"] = from_track[j].to_dict()
     if from_attention is not None:
-        add("periods", F.periodicity_figure(from_attention, from_rotation, known_period=settings.known_period,
-                                            title=f"Dominant period per joint, frames {window.frame_numbers[0]}-"
+        add("periods", periodicity_figure(from_attention, from_rotation, known_period=settings.known_period,
+                                          title=f"Dominant period per joint, frames {window.frame_numbers[0]}-"
                                                   f"{window.frame_numbers[-1]}"))
     curve_joints = [joint_names.index(j) for j in DEFAULT_CURVE_JOINTS]
-    add("rotation_curves", F.rotation_curves_figure(curves, joints=curve_joints, frame_numbers=window.frame_numbers))
-    add("jitter", F.jitter_figure(curves))
+    add("rotation_curves", rotation_curves_figure(curves, joints=curve_joints, frame_numbers=window.frame_numbers))
+    add("jitter", jitter_figure(curves))
     lap("temporal")
 
-    backend = F.save_figures(items, png_backend=settings.png_backend)
+    backend = save_figures(items, png_backend=settings.png_backend)
     for item in items:
         files[item.stem.name] = {k: str(v) for k, v in item.written.items()}
     lap("writing figures")

@@ -9,8 +9,20 @@ import numpy as np
 import pytest
 
 from int_model.crops import CropSettings, CropTransform
-from viz import figures as F
 from viz.attribution import Attribution, AttributionTarget
+from viz.figures.attention import attribution_figure, frame_attention_figure, token_grid_figure
+from viz.figures.export import FigureFile, kaleido_usable, save_figures, save_image
+from viz.figures.images import decode_data_uri, image_data_uri, labelled_montage, signed_overlay
+from viz.figures.priors import prior_angles_figure, prior_mesh_figure, similarity_figure
+from viz.figures.temporal import (
+    frame_pairs_figure,
+    jitter_figure,
+    lag_profile_figure,
+    periodicity_figure,
+    rotation_curves_figure,
+    temporal_grid_figure,
+    temporal_matrix_figure,
+)
 from viz.periodicity import PeriodEstimate
 from viz.temporal import FramePair, joint_angle_curves, strongest_pairs
 
@@ -46,24 +58,24 @@ def build_all() -> dict[str, tuple]:
     periodic = PeriodEstimate(12.0, 0.8, lag=12, method="attention")
     flat = PeriodEstimate(None, 0.1, "weak repetition", method="rotation")
     return {
-        "prior_angles": (F.prior_angles_figure, dict(angles={"fresh": RNG.random(24), "learned": 30 * RNG.random(24)})),
-        "prior_meshes": (F.prior_mesh_figure, dict(meshes={"a": (vertices, faces), "b": (vertices * 2, faces)})),
-        "similarity": (F.similarity_figure, dict(similarity=np.corrcoef(RNG.normal(size=(24, 5))))),
-        "token_grid": (F.token_grid_figure, dict(crop=CROP, maps=RNG.random((26, 64, 64)),
-                                                 joints_px=RNG.random((24, 2)) * 64)),
-        "frame_attention": (F.frame_attention_figure, dict(frame=FRAME, heat=RNG.random((90, 120)),
-                                                           transform=transform, point=(50.0, 40.0))),
-        "attribution": (F.attribution_figure, dict(crop=CROP, attention_map=RNG.random((64, 64)),
-                                                   attribution=attribution, joint_px=(30.0, 20.0))),
-        "temporal_matrix": (F.temporal_matrix_figure, dict(matrix=matrices[4], pairs=pairs[4],
-                                                           frame_numbers=np.arange(100, 112))),
-        "temporal_grid": (F.temporal_grid_figure, dict(matrices=matrices, pairs=pairs)),
-        "frame_pairs": (F.frame_pairs_figure, dict(thumbnails=RNG.integers(0, 255, (12, 16, 12, 3), dtype=np.uint8),
-                                                   pairs={"left_knee": pairs[4], "right_knee": pairs[5]})),
-        "lag_profile": (F.lag_profile_figure, dict(profiles=RNG.random((24, 12)), periods=[6.0] * 12 + [None] * 12)),
-        "periodicity": (F.periodicity_figure, dict(attention=[periodic] * 24, rotation=[flat] * 24, known_period=12.0)),
-        "rotation_curves": (F.rotation_curves_figure, dict(curves=curves(), joints=[1, 4])),
-        "jitter": (F.jitter_figure, dict(curves=curves())),
+        "prior_angles": (prior_angles_figure, dict(angles={"fresh": RNG.random(24), "learned": 30 * RNG.random(24)})),
+        "prior_meshes": (prior_mesh_figure, dict(meshes={"a": (vertices, faces), "b": (vertices * 2, faces)})),
+        "similarity": (similarity_figure, dict(similarity=np.corrcoef(RNG.normal(size=(24, 5))))),
+        "token_grid": (token_grid_figure, dict(crop=CROP, maps=RNG.random((26, 64, 64)),
+                                               joints_px=RNG.random((24, 2)) * 64)),
+        "frame_attention": (frame_attention_figure, dict(frame=FRAME, heat=RNG.random((90, 120)),
+                                                         transform=transform, point=(50.0, 40.0))),
+        "attribution": (attribution_figure, dict(crop=CROP, attention_map=RNG.random((64, 64)),
+                                                 attribution=attribution, joint_px=(30.0, 20.0))),
+        "temporal_matrix": (temporal_matrix_figure, dict(matrix=matrices[4], pairs=pairs[4],
+                                                         frame_numbers=np.arange(100, 112))),
+        "temporal_grid": (temporal_grid_figure, dict(matrices=matrices, pairs=pairs)),
+        "frame_pairs": (frame_pairs_figure, dict(thumbnails=RNG.integers(0, 255, (12, 16, 12, 3), dtype=np.uint8),
+                                                 pairs={"left_knee": pairs[4], "right_knee": pairs[5]})),
+        "lag_profile": (lag_profile_figure, dict(profiles=RNG.random((24, 12)), periods=[6.0] * 12 + [None] * 12)),
+        "periodicity": (periodicity_figure, dict(attention=[periodic] * 24, rotation=[flat] * 24, known_period=12.0)),
+        "rotation_curves": (rotation_curves_figure, dict(curves=curves(), joints=[1, 4])),
+        "jitter": (jitter_figure, dict(curves=curves())),
     }
 
 
@@ -91,10 +103,10 @@ def test_figure_builds_without_touching_its_inputs(name):
 
 @pytest.mark.slow
 def test_every_figure_writes_html_and_a_png_that_is_not_blank(tmp_path):
-    items = [F.FigureFile(figure=builder(**kwargs), stem=tmp_path / name,
-                          hover_frames={100 + i: CROP for i in range(12)} if name == "temporal_matrix" else None)
+    items = [FigureFile(figure=builder(**kwargs), stem=tmp_path / name,
+                        hover_frames={100 + i: CROP for i in range(12)} if name == "temporal_matrix" else None)
              for name, (builder, kwargs) in build_all().items()]
-    backend = F.save_figures(items, png_backend="matplotlib")
+    backend = save_figures(items, png_backend="matplotlib")
     assert backend == "matplotlib"
     for item in items:
         not_blank(item.written["png"])
@@ -106,11 +118,11 @@ def test_every_figure_writes_html_and_a_png_that_is_not_blank(tmp_path):
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(not F.kaleido_usable(), reason="kaleido (>= 1) with a Chrome / Chromium is not installed")
+@pytest.mark.skipif(not kaleido_usable(), reason="kaleido (>= 1) with a Chrome / Chromium is not installed")
 def test_kaleido_pngs_are_not_blank(tmp_path):
     chosen = ["token_grid", "temporal_grid", "periodicity", "prior_meshes"]
-    items = [F.FigureFile(figure=build_all()[n][0](**build_all()[n][1]), stem=tmp_path / n) for n in chosen]
-    assert F.save_figures(items, formats=("png",), png_backend="kaleido") == "kaleido"
+    items = [FigureFile(figure=build_all()[n][0](**build_all()[n][1]), stem=tmp_path / n) for n in chosen]
+    assert save_figures(items, formats=("png",), png_backend="kaleido") == "kaleido"
     for item in items:
         not_blank(item.written["png"])
 
@@ -119,28 +131,28 @@ def test_signed_overlay_colours_by_sign_and_montage_layout():
     image = np.full((4, 4, 3), 128, np.uint8)
     values = np.zeros((4, 4))
     values[0, 0], values[3, 3] = 5.0, -5.0
-    out = F.signed_overlay(image, values)
+    out = signed_overlay(image, values)
     assert out[0, 0, 0] > out[0, 0, 2] and out[3, 3, 2] > out[3, 3, 0]
     np.testing.assert_array_equal(out[1, 1], image[1, 1])
-    montage = F.labelled_montage([[image, image], [image, image]], row_labels=["a", "b"], column_labels=["x", "y"])
+    montage = labelled_montage([[image, image], [image, image]], row_labels=["a", "b"], column_labels=["x", "y"])
     assert montage.shape[0] == 8 + 28 and montage.shape[1] > 8
     with pytest.raises(ValueError):
-        F.labelled_montage([[image, np.zeros((5, 4, 3), np.uint8)]])
+        labelled_montage([[image, np.zeros((5, 4, 3), np.uint8)]])
 
 
 def test_data_uris_round_trip(tmp_path):
-    uri = F.image_data_uri(CROP)
-    np.testing.assert_array_equal(F.decode_data_uri(uri), CROP)
-    path = F.save_image(tmp_path / "crop.png", CROP)
+    uri = image_data_uri(CROP)
+    np.testing.assert_array_equal(decode_data_uri(uri), CROP)
+    path = save_image(tmp_path / "crop.png", CROP)
     np.testing.assert_array_equal(cv2.cvtColor(cv2.imread(str(path)), cv2.COLOR_BGR2RGB), CROP)
 
 
 def test_pairs_are_drawn_where_the_matrix_has_them():
     a = np.full((10, 10), 0.05)
     a[1, 8] = 0.6
-    figure = F.temporal_matrix_figure(a / a.sum(-1, keepdims=True), pairs=strongest_pairs(a, count=1))
+    figure = temporal_matrix_figure(a / a.sum(-1, keepdims=True), pairs=strongest_pairs(a, count=1))
     marker = figure.data[1]
     assert list(marker.x) == [8] and list(marker.y) == [1]
-    strip = F.frame_pairs_figure(np.zeros((10, 8, 6, 3), np.uint8), {"left_knee": [FramePair(1, 8, 0.6, 7)]})
+    strip = frame_pairs_figure(np.zeros((10, 8, 6, 3), np.uint8), {"left_knee": [FramePair(1, 8, 0.6, 7)]})
     arc = strip.data[1]
     assert arc.x[0] == pytest.approx(1.5 * 6 - 0.5) and arc.x[-1] == pytest.approx(8.5 * 6 - 0.5)
