@@ -1,4 +1,4 @@
-"""``python -m viz.report INPUT --out DIR [--checkpoint C]``: every figure of issue 5 for one clip, in batch.
+"""``python -m viz.report INPUT --out DIR [--checkpoint C]``: every analysis figure for one clip, in batch.
 
 INPUT is a pipeline results folder (or its ``results.npz``), or a video / image folder / image, which is first
 run through the pipeline (:func:`pipeline.run.run_pipeline`, results in ``DIR/pipeline``). For
