@@ -20,7 +20,7 @@ from viz.figures.images import labelled_montage
 from viz.figures.priors import prior_angles_figure, similarity_figure
 from viz.priors import fresh_model, joint_token_similarity, prior_mesh, render_prior
 
-from .common import CHECKPOINT_SUFFIXES, FRESH_VARIANTS, ModelCache, UserError, handler, uploaded_checkpoint
+from .common import CHECKPOINT_SUFFIXES, FRESH_VARIANTS, ModelCache, handler, uploaded_checkpoint
 
 FRESH_CHOICE = "fresh tokens (same variant, untrained)"
 RENDER_SIZE = 256
