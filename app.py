@@ -22,7 +22,7 @@ from studio.priors_tab import build_priors_tab
 from studio.reconstruct_tab import build_reconstruct_tab
 from studio.temporal_tab import build_temporal_tab
 from studio.train_tab import build_train_tab
-from training.launch import TrainLauncher
+from training.launch.launcher import TrainLauncher
 
 
 def build_demo(settings: Settings | None = None) -> gr.Blocks:

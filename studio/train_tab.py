@@ -1,6 +1,6 @@
 """The Train tab: start, follow, stop and resume the training phases; use their checkpoints in the other tabs.
 
-Everything is done by :class:`training.launch.TrainLauncher` (the command line, the process, its log and
+Everything is done by :class:`training.launch.launcher.TrainLauncher` (the command line, the process, its log and
 metrics) and drawn by :func:`viz.figures.training.training_curves_figure`; this module only wires them to the UI.
 
 Named endpoints: ``/train_start`` (first input: the phase, ``"1"``, ``"2"`` or ``"3"``; every other input has
@@ -15,15 +15,10 @@ from typing import Any
 import gradio as gr
 import pandas as pd
 
-from training.launch import (
-    LaunchError,
-    RunStatus,
-    SyntheticData,
-    TrainLauncher,
-    TrainRequest,
-    parse_phase,
-    phase_config_path,
-)
+from training.launch.launcher import TrainLauncher
+from training.launch.request import SyntheticData, TrainRequest
+from training.launch.runs import RunStatus
+from training.launch.validation import LaunchError, parse_phase, phase_config_path
 from training.phases import load_phase_config
 from viz.figures.training import training_curves_figure
 

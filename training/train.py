@@ -30,7 +30,7 @@ from int_model import CheckpointError, build_model
 
 from .data import build_train_data, build_val_loader, prepare_data
 from .datasets import DatasetFileError
-from .launch import LaunchError, check_data
+from .launch.validation import LaunchError, check_data
 from .phases import ConfigError, PhaseConfig, load_phase_config
 from .trainer import (
     LAST,

@@ -29,7 +29,7 @@ from studio.train_tab import (
 )
 from tests.support import CHROMIUM, CHROMIUM_ARGS, NO_CHROMIUM, free_port
 from training.data import prepare_data
-from training.launch import TrainLauncher
+from training.launch.launcher import TrainLauncher
 from training.phases import load_phase_config
 
 REPO = Path(__file__).resolve().parents[2]

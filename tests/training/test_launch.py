@@ -18,26 +18,17 @@ import yaml
 
 from int_model.checkpoint import read_checkpoint_file
 from training.data import prepare_data
-from training.launch import (
-    LAUNCH_FILE,
-    LOG_FILE,
+from training.launch.follow import LOG_FILE, _MetricsFollower, log_tail, parse_metrics, read_metrics
+from training.launch.launcher import RunBusyError, TrainLauncher
+from training.launch.request import SyntheticData, TrainRequest, training_command
+from training.launch.runs import LAUNCH_FILE, checkpoint_choices, list_runs
+from training.launch.validation import (
     LaunchError,
-    RunBusyError,
-    SyntheticData,
-    TrainLauncher,
-    TrainRequest,
-    _MetricsFollower,
-    checkpoint_choices,
     config_sets,
     dataset_from_path,
     find_datasets,
-    list_runs,
-    log_tail,
-    parse_metrics,
     parse_phase,
     positive_int,
-    read_metrics,
-    training_command,
 )
 from training.phases import load_phase_config
 
