@@ -661,23 +661,9 @@ def run_pipeline(source: str | os.PathLike | MediaReader, out_dir: str | os.Path
         with timer.measure("open"):
             reader = open_media(source, limits=settings.limits, fps=settings.fps)
     info = reader.info
-    name = Path(info.source).name
     crop = CropSettings(size=model.img_size, scale=settings.crop_scale)
     notes = list(info.notes)
-    if settings.boxes is not None:
-        with timer.measure("track"):
-            boxes = load_boxes(settings.boxes, num_frames=info.num_frames, width=info.width, height=info.height,
-                               scale=reader.scale, params=settings.tracking)
-        notes.extend(boxes.notes)
-        known = [t for t in boxes.tracks if len(t)]
-
-        def produce() -> Iterable[_Event]:
-            return _boxes_stream(reader, known, crop=crop, timer=timer, refine=settings.refine)
-    else:
-        get_detector(settings.detector)  # an unknown or unavailable detector fails before anything is written
-
-        def produce() -> Iterable[_Event]:
-            return _detect_stream(reader, settings=settings, crop=crop, timer=timer, progress=progress)
+    produce = _people_source(reader, settings=settings, crop=crop, timer=timer, progress=progress, notes=notes)
 
     image_size = (info.width, info.height)
     focal_length = settings.focal_length or default_focal_length(*image_size)
@@ -712,44 +698,15 @@ def run_pipeline(source: str | os.PathLike | MediaReader, out_dir: str | os.Path
 
     output = _LazySinks(make_sinks, settings=settings, timer=timer, progress=output_progress,
                         hold=2 * settings.queue_frames)
-    frames_done = 0
-
-    def deliver(decoded: list[DecodedRows]) -> None:
-        nonlocal frames_done
-        for part in decoded:
-            collector.add_rows(part)
-        for frame in collector.ready_frames():
-            frames_done += 1
-            output.put(frame, people_seen=bool(collector.tracks))
-            if progress is not None:
-                progress("inference", frames_done, reader.info.num_frames)
-
+    delivery = _Delivery(collector, output, total=lambda: reader.info.num_frames, progress=progress)
     producer = _Producer(produce, maxsize=settings.queue_frames, name="int-people")
     try:
         try:
-            for event in producer:
-                if isinstance(event, _FrameIn):
-                    collector.add_frame(event.index, event.image)
-                    continue
-                if isinstance(event, _RowsIn):
-                    collector.add_track_rows(event.track_id, event.frames, event.boxes, event.keypoints,
-                                             event.confidence)
-                    with timer.measure("model"):
-                        decoded = engine.add([event.track_id] * len(event.frames), event.crops)
-                        if event.ended:
-                            engine.end_track(event.track_id)
-                    deliver(decoded)
-                    continue
-                collector.complete(event.before)
-                decoded = []
-                if len(collector.pending) > _latency_frames(settings):
-                    with timer.measure("model"):
-                        decoded = engine.flush()  # few people: do not let a partial batch hold frames back
-                deliver(decoded)
+            _consume(producer, collector=collector, engine=engine, deliver=delivery, settings=settings, timer=timer)
             with timer.measure("model"):
                 decoded = engine.finish()
             collector.complete(reader.info.num_frames)
-            deliver(decoded)
+            delivery(decoded)
         finally:
             producer.stop()
         output.close(people_found=bool(collector.tracks))
@@ -757,16 +714,79 @@ def run_pipeline(source: str | os.PathLike | MediaReader, out_dir: str | os.Path
         output.abort()
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         finish(collector.arrays(), "partial",
-               f"the run stopped after {frames_done} of {reader.info.num_frames} frames: {reason}")
+               f"the run stopped after {delivery.frames_done} of {reader.info.num_frames} frames: {reason}")
         raise
     notes.extend(note for note in reader.info.notes if note not in notes)
-    total = reader.info.num_frames
     if not collector.tracks:
-        where = "in the boxes file" if settings.boxes else f"by the {settings.detector!r} detector"
-        message = (f"no person found in {total} frame(s) of {name} {where}; "
-                   f"try another detector (--detector), a boxes file (--boxes), or a clip where people are "
-                   f"fully visible")
-        return finish(None, "no_person", message)
+        return finish(None, "no_person", _nobody_message(settings, reader.info))
     person_frames = sum(len(t) for t in collector.tracks.values())
-    message = f"{len(collector.tracks)} track(s), {person_frames} person-frames in {total} frame(s) of {name}"
+    message = (f"{len(collector.tracks)} track(s), {person_frames} person-frames in {reader.info.num_frames} "
+               f"frame(s) of {Path(info.source).name}")
     return finish(collector.arrays(), "ok", message)
+
+
+def _people_source(reader: MediaReader, *, settings: RunSettings, crop: CropSettings, timer: StageTimer,
+                   progress: ProgressCallback | None, notes: list[str]) -> Callable[[], Iterable[_Event]]:
+    """The producer of frame and crop events: the user's boxes (their notes go to ``notes``) or the detector.
+
+    Checks the boxes file and the detector here, so that a bad one fails before anything is written.
+    """
+    info = reader.info
+    if settings.boxes is not None:
+        with timer.measure("track"):
+            boxes = load_boxes(settings.boxes, num_frames=info.num_frames, width=info.width, height=info.height,
+                               scale=reader.scale, params=settings.tracking)
+        notes.extend(boxes.notes)
+        known = [t for t in boxes.tracks if len(t)]
+        return lambda: _boxes_stream(reader, known, crop=crop, timer=timer, refine=settings.refine)
+    get_detector(settings.detector)  # an unknown or unavailable detector fails before anything is written
+    return lambda: _detect_stream(reader, settings=settings, crop=crop, timer=timer, progress=progress)
+
+
+class _Delivery:
+    """Hands decoded rows to the collector and every frame it completes to the sinks, counting the frames."""
+
+    def __init__(self, collector: _RowCollector, output: _LazySinks, *, total: Callable[[], int],
+                 progress: ProgressCallback | None) -> None:
+        self._collector, self._output, self._total, self._progress = collector, output, total, progress
+        self.frames_done = 0
+
+    def __call__(self, decoded: list[DecodedRows]) -> None:
+        for part in decoded:
+            self._collector.add_rows(part)
+        for frame in self._collector.ready_frames():
+            self.frames_done += 1
+            self._output.put(frame, people_seen=bool(self._collector.tracks))
+            if self._progress is not None:
+                self._progress("inference", self.frames_done, self._total())
+
+
+def _consume(events: Iterable[_Event], *, collector: _RowCollector, engine: WindowedInference,
+             deliver: _Delivery, settings: RunSettings, timer: StageTimer) -> None:
+    """Feed the producer's events through the network as they come: frames to the collector, crops to the model,
+    and each "frames before N are complete" mark to the output (flushing a partial batch if rows wait too long)."""
+    for event in events:
+        if isinstance(event, _FrameIn):
+            collector.add_frame(event.index, event.image)
+            continue
+        if isinstance(event, _RowsIn):
+            collector.add_track_rows(event.track_id, event.frames, event.boxes, event.keypoints, event.confidence)
+            with timer.measure("model"):
+                decoded = engine.add([event.track_id] * len(event.frames), event.crops)
+                if event.ended:
+                    engine.end_track(event.track_id)
+            deliver(decoded)
+            continue
+        collector.complete(event.before)
+        decoded = []
+        if len(collector.pending) > _latency_frames(settings):
+            with timer.measure("model"):
+                decoded = engine.flush()  # few people: do not let a partial batch hold frames back
+        deliver(decoded)
+
+
+def _nobody_message(settings: RunSettings, info: MediaInfo) -> str:
+    where = "in the boxes file" if settings.boxes else f"by the {settings.detector!r} detector"
+    return (f"no person found in {info.num_frames} frame(s) of {Path(info.source).name} {where}; "
+            f"try another detector (--detector), a boxes file (--boxes), or a clip where people are "
+            f"fully visible")
