@@ -45,7 +45,7 @@ import numpy as np
 import torch
 
 from int_model.checkpoint import DEMO_CHECKPOINT, load_checkpoint
-from int_model.cli import run as run_cli
+from cli.reconstruct import run as run_cli
 from int_model.constants import SMPL_JOINT_NAMES
 from int_model.geometry import axis_angle_to_rotmat
 from int_model.model import IntModel

@@ -76,7 +76,7 @@ def test_the_cli_switch_brings_the_footballers_mesh_onto_his_keypoints(tmp_path)
     """The demo model on a real photo, without and with --refine: the refined joints lie much nearer BlazePose's."""
     import cv2
 
-    from int_model.cli import run
+    from cli.reconstruct import run
     from pipeline.results import load_results
 
     photo = REAL / "messi5.jpg"

@@ -23,8 +23,9 @@ PEOPLE_X = (-1.3, 0.0, 1.3)  # metres, left to right, all 5.5 m from the camera
 def render_people_clip(body_model, *, num_frames: int = FRAMES, width: int = WIDTH, height: int = HEIGHT,
                        xs: tuple[float, ...] = PEOPLE_X, distance: float = 5.5, seed: int = 0):
     """A synthetic clip (training.synthetic) of people walking on the spot side by side, facing the camera."""
+    from training.synthetic.camera import Camera
     from training.synthetic.motions import periodic_motion
-    from training.synthetic.scene import Camera, PersonSpec, render_clip
+    from training.synthetic.scene import PersonSpec, render_clip
     from viz.renderer import Renderer
 
     rng = np.random.default_rng(seed)

@@ -70,7 +70,7 @@ def test_an_evil_smpl_file_is_refused_by_the_app(tmp_path: Path) -> None:
 def test_an_evil_smpl_file_is_refused_by_the_cli(tmp_path: Path) -> None:
     marker = tmp_path / "ran"
     out = tmp_path / "out"
-    done = subprocess.run([sys.executable, "-m", "int_model.cli", str(REPO / "studio/examples/one-walker.mp4"),
+    done = subprocess.run([sys.executable, "-m", "cli.reconstruct", str(REPO / "studio/examples/one-walker.mp4"),
                            "--out", str(out), "--smpl-dir", str(_evil_smpl_dir(tmp_path, marker)), "--no-overlay",
                            "--quiet"], capture_output=True, text=True, timeout=300, cwd=REPO)
     assert done.returncode == 2, done.stderr

@@ -1,4 +1,4 @@
-"""``python -m int_model.cli``: outputs, exit codes, one-line reasons for bad input, the untrained warning, and
+"""``python -m cli.reconstruct``: outputs, exit codes, one-line reasons for bad input, the untrained warning, and
 the int_model -> viz boundary (viz is loaded only when an overlay, meshes or BVH are asked for)."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import av
 import numpy as np
 import pytest
 
-from int_model import cli
+from cli import reconstruct as cli
 from pipeline.results import UNTRAINED_CHECKPOINT, load_results
 
 pytestmark = pytest.mark.slow
@@ -23,8 +23,9 @@ FAST = ["--variant", "tiny", "--window", "8", "--quiet"]
 
 def render_clip_frames(body_model) -> np.ndarray:
     """(T, H, W, 3) two people walking on the spot (training.synthetic)."""
+    from training.synthetic.camera import Camera
     from training.synthetic.motions import periodic_motion
-    from training.synthetic.scene import Camera, PersonSpec, render_clip
+    from training.synthetic.scene import PersonSpec, render_clip
     from viz.renderer import Renderer
 
     rng = np.random.default_rng(1)
@@ -50,12 +51,12 @@ def write_video(path: Path, frames: np.ndarray, *, faststart: bool = True) -> Pa
 
 
 @pytest.fixture(scope="module")
-def clip(body_model, tmp_path_factory, renderer_ok) -> Path:
+def clip(body_model, tmp_path_factory, renderer) -> Path:
     return write_video(tmp_path_factory.mktemp("cli") / "two.mp4", render_clip_frames(body_model))
 
 
 def run_cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "int_model.cli", *args], cwd=REPO, capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-m", "cli.reconstruct", *args], cwd=REPO, capture_output=True, text=True,
                           timeout=600, check=False)
 
 
@@ -139,12 +140,12 @@ def test_bad_arguments_are_refused_in_one_line(clip, tmp_path, capsys):
     assert "boxes.csv" in capsys.readouterr().err
 
 
-def test_int_model_does_not_load_viz_unless_asked(clip, tmp_path):
-    """``import int_model.cli`` and a run without overlay, meshes or BVH never import viz (DESIGN §2); asking for an
+def test_reconstruct_does_not_load_viz_unless_asked(clip, tmp_path):
+    """``import cli.reconstruct`` and a run without overlay, meshes or BVH never import viz; asking for an
     overlay loads it at run time."""
     script = (
         "import sys\n"
-        "from int_model import cli\n"
+        "from cli import reconstruct as cli\n"
         "assert not [m for m in sys.modules if m == 'viz' or m.startswith('viz.')]\n"
         f"status = cli.run([{str(clip)!r}, '--out', {str(tmp_path / 'a')!r}, '--no-overlay', '--variant', 'tiny',"
         " '--window', '8', '--quiet'])\n"

@@ -2,7 +2,7 @@
 
 ::
 
-    python -m int_model.cli INPUT --out DIR [--checkpoint C] [--smpl-dir DIR] [--detector D] [--boxes F]
+    python -m cli.reconstruct INPUT --out DIR [--checkpoint C] [--smpl-dir DIR] [--detector D] [--boxes F]
         [--max-frames N] [--max-duration S] [--device D] [--precision fp32|bf16] [--window T] [--meshes] [--bvh] [--side-view] [--no-overlay]
 
 Writes ``DIR/results.npz`` (see :mod:`pipeline.results`), ``DIR/overlay.mp4`` (or ``.webm`` where
@@ -12,16 +12,13 @@ Exit status: 0 success; 2 bad input or arguments (one line on stderr saying why,
 found (a results file with status "no_person" is written); 1 an unexpected failure during the run (one line;
 the partial results are kept; ``--debug`` shows the traceback).
 
-Package boundary: :mod:`int_model` imports neither ``viz`` nor ``training`` (DESIGN §2). The overlay video,
-mesh files and BVH files are drawn by ``viz``; this CLI loads those modules by name at run time
-(:data:`VIZ_OUTPUTS`, through :func:`importlib.import_module`) and only when such an output is asked for, so
-``import int_model`` (and ``--no-overlay`` runs) never pull in ``viz``, pyrender or OpenGL.
+The overlay video, mesh files and BVH files are drawn by ``viz``, imported only when such an output is asked
+for, so a ``--no-overlay`` run never loads pyrender or OpenGL.
 """
 
 from __future__ import annotations
 
 import argparse
-import importlib
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -29,10 +26,10 @@ from typing import Any
 
 import torch
 
-from .body_model import SmplFileError, load_body_model
-from .checkpoint import CheckpointError, demo_checkpoint, load_checkpoint
-from .config import VARIANTS
-from .model import build_model
+from int_model.body_model import SmplFileError, load_body_model
+from int_model.checkpoint import CheckpointError, demo_checkpoint, load_checkpoint
+from int_model.config import VARIANTS
+from int_model.model import build_model
 from pipeline.boxes import BoxFileError
 from pipeline.detection import DEFAULT_DETECTOR, DETECTORS, DetectorUnavailable
 from pipeline.inference import DEFAULT_WINDOW, InferenceSettings
@@ -40,7 +37,7 @@ from pipeline.media import MediaError, MediaLimits, open_media
 from pipeline.results import UNTRAINED_CHECKPOINT, PipelineResults, ResultsError
 from pipeline.run import FrameSink, RunOutcome, RunSettings, run_pipeline
 from pipeline.types import MediaInfo
-from .precision import PRECISION_CHOICES
+from int_model.precision import PRECISION_CHOICES
 
 EXIT_OK = 0
 EXIT_FAILURE = 1
@@ -54,13 +51,6 @@ UNTRAINED_SEED = 0
 OVERLAY_NAME = "overlay"
 MESH_DIR, BVH_DIR = "meshes", "bvh"
 MESH_FORMATS = ("obj", "glb")
-#: Outputs drawn by ``viz``: name -> (module, attribute), imported only when the output is asked for.
-VIZ_OUTPUTS: dict[str, tuple[str, str]] = {
-    "overlay": ("viz.overlay", "OverlayVideoSink"),
-    "overlay_settings": ("viz.overlay", "OverlaySettings"),
-    "meshes": ("viz.overlay", "MeshSequenceSink"),
-    "bvh": ("viz.bvh", "write_results_bvh"),
-}
 
 UNTRAINED_BANNER = (
     "!" * 100 + "\n"
@@ -80,14 +70,9 @@ class CliError(Exception):
         self.status = status
 
 
-def _viz(name: str) -> Any:
-    """The ``viz`` object behind output ``name`` (the one place this package reaches into ``viz``)."""
-    module, attribute = VIZ_OUTPUTS[name]
-    try:
-        return getattr(importlib.import_module(module), attribute)
-    except ImportError as exc:
-        raise CliError(f"the {name} output needs the viz package ({exc}); run with --no-overlay and without "
-                       f"--meshes/--bvh to write results.npz only", EXIT_FAILURE) from exc
+def _viz_failed(output: str, exc: ImportError) -> CliError:
+    return CliError(f"the {output} output needs the viz package ({exc}); run with --no-overlay and without "
+                    f"--meshes/--bvh to write results.npz only", EXIT_FAILURE)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -99,7 +84,7 @@ class _Parser(argparse.ArgumentParser):
 
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
-        prog="python -m int_model.cli",
+        prog="python -m cli.reconstruct",
         description="Reconstruct SMPL meshes of every person in an image, image folder or video with INT.",
     )
     parser.add_argument("input", help="image (jpg/png/webp/bmp), folder of images, or video (mp4/avi/mov/webm/mkv/gif)")
@@ -220,12 +205,26 @@ def _settings(args: argparse.Namespace) -> RunSettings:
 
 def _sinks(args: argparse.Namespace, out_dir: Path, fps: float) -> list[FrameSink]:
     sinks: list[FrameSink] = []
+    if args.no_overlay and not args.meshes:
+        return sinks
+    try:
+        from viz.overlay import MeshSequenceSink, OverlaySettings, OverlayVideoSink
+    except ImportError as exc:
+        raise _viz_failed("overlay" if not args.no_overlay else "meshes", exc) from exc
     if not args.no_overlay:
-        settings = _viz("overlay_settings")(side_view=args.side_view)
-        sinks.append(_viz("overlay")(out_dir / OVERLAY_NAME, fps=fps, settings=settings))
+        sinks.append(OverlayVideoSink(out_dir / OVERLAY_NAME, fps=fps,
+                                      settings=OverlaySettings(side_view=args.side_view)))
     if args.meshes:
-        sinks.append(_viz("meshes")(out_dir / MESH_DIR, suffixes=(f".{args.meshes}",)))
+        sinks.append(MeshSequenceSink(out_dir / MESH_DIR, suffixes=(f".{args.meshes}",)))
     return sinks
+
+
+def _write_bvh(results: PipelineResults, body_model: Any, out_dir: Path) -> list[Path]:
+    try:
+        from viz.bvh import write_results_bvh
+    except ImportError as exc:
+        raise _viz_failed("bvh", exc) from exc
+    return write_results_bvh(results, body_model=body_model, out_dir=out_dir)
 
 
 def _report(outcome: RunOutcome, sinks: Sequence[Any], bvh_paths: Sequence[Path]) -> None:
@@ -266,7 +265,7 @@ def run(argv: Sequence[str] | None = None) -> int:
             progress.close()
         bvh_paths: list[Path] = []
         if args.bvh and outcome.results.status == "ok":
-            bvh_paths = _viz("bvh")(outcome.results, body_model=model.body_model, out_dir=out_dir / BVH_DIR)
+            bvh_paths = _write_bvh(outcome.results, model.body_model, out_dir / BVH_DIR)
         _report(outcome, sinks, bvh_paths)
         return EXIT_NO_PERSON if outcome.results.status == "no_person" else EXIT_OK
     except CliError as exc:
