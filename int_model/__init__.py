@@ -10,7 +10,7 @@ Public API::
 from .body_model import BodyModel, BodyOutput, load_body_model
 from .checkpoint import DEMO_CHECKPOINT, Checkpoint, CheckpointError, demo_checkpoint, load_checkpoint, save_checkpoint
 from .config import VARIANTS, IntConfig, get_config
-from .model import AttentionMaps, IntModel, IntOutput, build_model
+from .model import AttentionMaps, FrameTokens, IntModel, IntOutput, build_model
 
 __all__ = [
     "DEMO_CHECKPOINT",
@@ -22,6 +22,7 @@ __all__ = [
     "CheckpointError",
     "IntConfig",
     "IntModel",
+    "FrameTokens",
     "IntOutput",
     "VARIANTS",
     "build_model",

@@ -135,8 +135,6 @@ def save_checkpoint(
 
     ``meta`` may carry e.g. ``phase``, ``metrics``, ``step``; the body model identity and a timestamp are added.
     """
-    if model.config is None:
-        raise CheckpointError("the model has no config; build it with build_model()")
     path = Path(path)
     meta = dict(meta or {})
     body = model.body_model

@@ -13,6 +13,8 @@ The body model is attached but holds no persistent state, so it never enters a c
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from functools import partial
 
@@ -20,7 +22,7 @@ import torch
 from timm.models.vision_transformer import Block
 from torch import nn
 
-from .attention import capture_attention as record_attention
+from .attention import AttentionRecorder, capture_attention as record_attention
 from .backbone import build_patch_embed, load_backbone_weights
 from .body_model import BodyModel, load_body_model
 from .config import IntConfig, get_config
@@ -76,79 +78,79 @@ class IntOutput:
 
 @dataclass(frozen=True)
 class FrameTokens:
-    """Independent tokens after the spatial transformer: joints (B, T, 24, D), shape (B, T, D), cam (B, T, D)."""
+    """Independent tokens after the spatial transformer: joints (..., 24, D), shape (..., D), camera (..., D).
+
+    ``...`` is (N,) per crop as :meth:`IntModel.encode_frames` returns them, or (B, T) after :meth:`sequences`.
+    """
 
     joints: torch.Tensor
     shape: torch.Tensor
     cam: torch.Tensor
 
+    @staticmethod
+    def cat(parts: Sequence[FrameTokens]) -> FrameTokens:
+        """Crops encoded in batches, joined along the crop dimension."""
+        return FrameTokens(*(torch.cat([getattr(p, name) for p in parts]) for name in ("joints", "shape", "cam")))
+
+    def sequences(self, batch: int, frames: int) -> FrameTokens:
+        """(B*T, ...) rows -> (B, T, ...) sequences."""
+        return FrameTokens(joints=self.joints.reshape(batch, frames, *self.joints.shape[1:]),
+                           shape=self.shape.reshape(batch, frames, -1), cam=self.cam.reshape(batch, frames, -1))
+
+
+@contextmanager
+def _recording(blocks: nn.ModuleList, enabled: bool) -> Iterator[AttentionRecorder | None]:
+    """Record the attention of ``blocks`` while the body runs, or nothing when not ``enabled``."""
+    if not enabled:
+        yield None
+        return
+    with record_attention(blocks) as recorded:
+        yield recorded
+
 
 class IntModel(nn.Module):
     """INT with independent tokens. Input (B, T, 3, H, W) ImageNet-normalised RGB crops."""
 
-    def __init__(
-        self,
-        *,
-        img_size: int,
-        backbone_layers: tuple[int, ...],
-        backbone_channels: tuple[int, ...],
-        backbone_stem: int,
-        backbone_groups: int,
-        embed_dim: int,
-        depth: int,
-        num_heads: int,
-        mlp_ratio: float,
-        qkv_bias: bool,
-        norm_eps: float,
-        drop_path_rate: float,
-        temporal_depth: int,
-        temporal_heads: int,
-        temporal_len: int,
-        num_joints: int,
-        num_betas: int,
-        token_init_std: float,
-        body_model: BodyModel,
-        temporal_mode: str = "per_joint",
-        config: IntConfig | None = None,
-    ) -> None:
+    def __init__(self, config: IntConfig, body_model: BodyModel) -> None:
         super().__init__()
+        c = config
         self.config = config
-        self.img_size = img_size
-        self.num_joints = num_joints
+        self.img_size = c.img_size
+        self.num_joints = c.num_joints
         self.patch_embed = build_patch_embed(
-            img_size=img_size,
-            layers=backbone_layers,
-            channels=backbone_channels,
-            stem_width=backbone_stem,
-            groups=backbone_groups,
-            embed_dim=embed_dim,
+            img_size=c.img_size,
+            layers=c.backbone_layers,
+            channels=c.backbone_channels,
+            stem_width=c.backbone_stem,
+            groups=c.backbone_groups,
+            embed_dim=c.embed_dim,
         )
         num_patches = self.patch_embed.num_patches
         # cls + patches carry a learnable position embedding; the independent tokens carry none.
-        self.cls_token = nn.Parameter(torch.zeros(1, 1, embed_dim))
-        self.pos_embed = nn.Parameter(torch.zeros(1, num_patches + 1, embed_dim))
-        self.tokens = IndependentTokens(num_joints=num_joints, embed_dim=embed_dim, init_std=token_init_std)
-        norm_layer = partial(nn.LayerNorm, eps=norm_eps)
-        rates = torch.linspace(0, drop_path_rate, depth).tolist()
+        self.cls_token = nn.Parameter(torch.zeros(1, 1, c.embed_dim))
+        self.pos_embed = nn.Parameter(torch.zeros(1, num_patches + 1, c.embed_dim))
+        self.tokens = IndependentTokens(num_joints=c.num_joints, embed_dim=c.embed_dim, init_std=c.token_init_std)
+        norm_layer = partial(nn.LayerNorm, eps=c.norm_eps)
+        rates = torch.linspace(0, c.drop_path_rate, c.depth).tolist()
         self.blocks = nn.ModuleList(
-            Block(dim=embed_dim, num_heads=num_heads, mlp_ratio=mlp_ratio, qkv_bias=qkv_bias,
+            Block(dim=c.embed_dim, num_heads=c.num_heads, mlp_ratio=c.mlp_ratio, qkv_bias=c.qkv_bias,
                   drop_path=rate, norm_layer=norm_layer)
             for rate in rates
         )
-        self.norm = norm_layer(embed_dim)
-        temporal_kwargs = dict(embed_dim=embed_dim, depth=temporal_depth, num_heads=temporal_heads,
-                               max_len=temporal_len, mlp_ratio=mlp_ratio, qkv_bias=qkv_bias, norm_eps=norm_eps,
-                               drop_path_rate=drop_path_rate, init_std=token_init_std)
-        self.temporal_mode = temporal_mode
-        if temporal_depth == 0:
+        self.norm = norm_layer(c.embed_dim)
+        temporal_kwargs = dict(embed_dim=c.embed_dim, depth=c.temporal_depth, num_heads=c.temporal_heads,
+                               max_len=c.temporal_len, mlp_ratio=c.mlp_ratio, qkv_bias=c.qkv_bias,
+                               norm_eps=c.norm_eps, drop_path_rate=c.drop_path_rate, init_std=c.token_init_std)
+        self.temporal_mode = c.temporal_mode
+        if c.temporal_depth == 0:
             self.temporal_transformer = None
-        elif temporal_mode == "whole_pose":
-            self.temporal_transformer = WholePoseTemporalTransformer(num_joints=num_joints, **temporal_kwargs)
+        elif c.temporal_mode == "whole_pose":
+            self.temporal_transformer = WholePoseTemporalTransformer(num_joints=c.num_joints, **temporal_kwargs)
         else:
             self.temporal_transformer = TemporalTransformer(**temporal_kwargs)
-        self.heads = SMPLHeads(embed_dim=embed_dim, num_betas=num_betas, init_std=token_init_std)
+        self.heads = SMPLHeads(embed_dim=c.embed_dim, num_betas=c.num_betas, init_std=c.token_init_std)
         self.body_model = body_model
-        self._init_weights(token_init_std)
+        self._init_weights(c.token_init_std)
 
     def _init_weights(self, std: float) -> None:
         trunc = partial(nn.init.trunc_normal_, std=std, a=-2 * std, b=2 * std)
@@ -165,8 +167,8 @@ class IntModel(nn.Module):
                 nn.init.zeros_(module.bias)
 
     # ------------------------------------------------------------------ stages
-    def encode_frames(self, frames: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Crops (N, 3, H, W) -> joint tokens (N, 24, D), shape token (N, D), camera token (N, D)."""
+    def encode_frames(self, frames: torch.Tensor) -> FrameTokens:
+        """Crops (N, 3, H, W) -> the independent tokens after the spatial transformer, one row per crop."""
         patches = self.patch_embed(frames)
         cls = self.cls_token.expand(patches.shape[0], -1, -1)
         x = torch.cat((cls, patches), dim=1) + self.pos_embed
@@ -175,7 +177,7 @@ class IntModel(nn.Module):
             x = block(x)
         x = self.norm(x)
         j = self.num_joints
-        return x[:, :j], x[:, j], x[:, j + 1]
+        return FrameTokens(joints=x[:, :j], shape=x[:, j], cam=x[:, j + 1])
 
     def temporal(self, joint_tokens: torch.Tensor) -> torch.Tensor:
         """Joint tokens (B, T, 24, D) -> (B, T, 24, D) through the temporal transformer (per joint, or the
@@ -230,25 +232,20 @@ class IntModel(nn.Module):
                 f"this model takes 3 x {self.img_size} x {self.img_size} crops, got {c} x {h} x {w}"
             )
         use_temporal = self.uses_temporal(t, temporal)
-        if not capture_attention:
-            joints, shape, cam = self.encode_frames(frames.reshape(b * t, c, h, w))
-            joints = joints.reshape(b, t, *joints.shape[1:])
-            if use_temporal:
-                joints = self.temporal(joints)
-            return self.decode(joints, shape.reshape(b, t, -1), cam.reshape(b, t, -1))
-
-        with record_attention(self.blocks) as spatial:
-            joints, shape, cam = self.encode_frames(frames.reshape(b * t, c, h, w))
-        joints = joints.reshape(b, t, *joints.shape[1:])
-        temporal_maps = None
+        with _recording(self.blocks, capture_attention) as spatial:
+            tokens = self.encode_frames(frames.reshape(b * t, c, h, w)).sequences(b, t)
+        joints, temporal_maps = tokens.joints, None
         if use_temporal:
-            with record_attention(self.temporal_transformer.blocks) as recorded:
+            with _recording(self.temporal_transformer.blocks, capture_attention) as recorded:
                 joints = self.temporal(joints)
-            maps = recorded.stacked()  # (L, B*J, H, T, T); the whole-pose baseline: (L, B, H, T, T)
-            sequences = maps.shape[1] // b
-            temporal_maps = maps.reshape(maps.shape[0], b, sequences, *maps.shape[2:]).permute(1, 0, 3, 2, 4, 5)
-            temporal_maps = temporal_maps.expand(-1, -1, -1, self.num_joints, -1, -1)
-        out = self.decode(joints, shape.reshape(b, t, -1), cam.reshape(b, t, -1))
+            if capture_attention:
+                maps = recorded.stacked()  # (L, B*J, H, T, T); the whole-pose baseline: (L, B, H, T, T)
+                sequences = maps.shape[1] // b
+                temporal_maps = maps.reshape(maps.shape[0], b, sequences, *maps.shape[2:]).permute(1, 0, 3, 2, 4, 5)
+                temporal_maps = temporal_maps.expand(-1, -1, -1, self.num_joints, -1, -1)
+        out = self.decode(joints, tokens.shape, tokens.cam)
+        if not capture_attention:
+            return out
         spatial_maps = spatial.stacked()  # (L, B*T, H, N, N)
         spatial_maps = spatial_maps.reshape(spatial_maps.shape[0], b, t, *spatial_maps.shape[2:]).permute(1, 2, 0, 3, 4, 5)
         return replace(out, attention=AttentionMaps(spatial=spatial_maps, temporal=temporal_maps))
@@ -298,15 +295,10 @@ def build_model(
     ImageNet-21k hybrid ViT's, converted by the user); nothing is ever downloaded.
     """
     if isinstance(variant, IntConfig):
-        config = IntConfig.from_dict({**variant.to_dict(), **overrides}) if overrides else variant
+        config = replace(variant, **{k: tuple(v) if isinstance(v, list) else v for k, v in overrides.items()})
     else:
         config = get_config(variant, **overrides)
-    if body_model is None:
-        body_model = load_body_model(smpl_dir)
-    fields = config.to_dict()
-    fields.pop("variant")
-    fields = {k: tuple(v) if isinstance(v, list) else v for k, v in fields.items()}
-    model = IntModel(**fields, body_model=body_model, config=config)
+    model = IntModel(config, body_model if body_model is not None else load_body_model(smpl_dir))
     if backbone_weights is not None:
         load_backbone_weights(model.patch_embed, backbone_weights)
     return model

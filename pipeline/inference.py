@@ -290,7 +290,7 @@ class WindowedInference:
             return self._decode_ready()
 
     def _encode(self, track_ids: list[int], crops: torch.Tensor) -> None:
-        joints, shape, cam = self.model.encode_frames(crops)
+        tokens = self.model.encode_frames(crops)
         for n, track_id in enumerate(track_ids):
             track = self._tracks.get(track_id)
             if track is None and self._open:
@@ -300,7 +300,7 @@ class WindowedInference:
             if track.length is not None and track.encoded >= track.length:
                 raise ValueError(f"track {track_id} got more than its {track.length} rows")
             row = track.encoded
-            track.joints[row], track.shape[row], track.cam[row] = joints[n], shape[n], cam[n]
+            track.joints[row], track.shape[row], track.cam[row] = tokens.joints[n], tokens.shape[n], tokens.cam[n]
             track.encoded += 1
 
     def _window_weight(self, length: int) -> torch.Tensor:

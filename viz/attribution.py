@@ -147,8 +147,8 @@ def output_value(model: IntModel, crops: torch.Tensor, *, target: AttributionTar
 
     Runs :meth:`IntModel.encode_frames` and the heads only (no temporal transformer, no body model).
     """
-    joints, shape, cam = model.encode_frames(crops)
-    rot6d, betas, camera = model.heads(joints, shape, cam)
+    tokens = model.encode_frames(crops)
+    rot6d, betas, camera = model.heads(tokens.joints, tokens.shape, tokens.cam)
     if target.kind == "joint_angle":
         return _rotation_angle_deg(rot6d_to_rotmat(rot6d[:, target.index].float()))
     if target.kind == "joint_6d":

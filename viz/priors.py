@@ -86,8 +86,6 @@ def fresh_model(model: IntModel, *, seed: int = FRESH_SEED) -> IntModel:
 
     The global random state is left as it was (the initialisation draws from a forked generator).
     """
-    if model.config is None:
-        raise ValueError("the model has no config; build it with build_model()")
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         fresh = build_model(model.config, body_model=model.body_model)

@@ -256,3 +256,18 @@ def test_attention_captures_in_several_threads_on_one_model_do_not_mix(body_mode
         thread.join()
     assert not errors and len(results) == 3, errors
     assert [b.attn.fused_attn for b in model.blocks] == fused
+
+
+def test_model_is_built_from_its_config_and_body_model(tiny, body_model):
+    from int_model import FrameTokens, IntModel
+
+    torch.manual_seed(0)
+    direct = IntModel(tiny.config, body_model)
+    assert direct.config is tiny.config and direct.body_model is body_model
+    assert direct.state_dict().keys() == tiny.state_dict().keys()
+    assert build_model(tiny.config, temporal_depth=0).temporal_transformer is None
+    tokens = tiny.encode_frames(_frames(2, 3).reshape(6, 3, 64, 64))
+    assert isinstance(tokens, FrameTokens) and tokens.joints.shape[:2] == (6, tiny.num_joints)
+    joined = FrameTokens.cat([tokens, tokens]).sequences(4, 3)
+    assert joined.joints.shape[:3] == (4, 3, tiny.num_joints) and joined.cam.shape[:2] == (4, 3)
+    assert torch.equal(joined.shape[2, 1], tokens.shape[1])

@@ -46,8 +46,8 @@ def test_joint_angle_is_the_rotation_angle_in_degrees(model, crop):
     from int_model.geometry import rot6d_to_rotmat, rotmat_to_axis_angle
 
     with torch.no_grad():
-        joints, shape, cam = model.encode_frames(crop[None])
-        rot6d = model.heads(joints, shape, cam)[0]
+        tokens = model.encode_frames(crop[None])
+        rot6d = model.heads(tokens.joints, tokens.shape, tokens.cam)[0]
         expected = torch.rad2deg(rotmat_to_axis_angle(rot6d_to_rotmat(rot6d[0, 4])).norm())
         angle = attr.output_value(model, crop[None], target=attr.AttributionTarget("joint_angle", index=4))
     assert float(angle[0]) == pytest.approx(float(expected), abs=1e-2)
