@@ -49,8 +49,9 @@ MOTIONS = ("walk", "run", "arm_wave", "squat", "walk")
 
 def generate_clip(path: Path, *, frames: int, people: int, size: tuple[int, int], seed: int = 0) -> Path:
     """Render ``people`` people in periodic motions with the synthetic generator and write an H.264 clip."""
+    from training.synthetic.camera import Camera
     from training.synthetic.motions import periodic_motion
-    from training.synthetic.scene import Camera, PersonSpec, render_clip
+    from training.synthetic.scene import PersonSpec, render_clip
     from viz.renderer import Renderer
 
     width, height = size

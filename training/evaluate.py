@@ -32,7 +32,7 @@ from typing import Any, Literal
 import numpy as np
 import torch
 
-from int_model import IntModel
+from int_model import BodyOutput, IntModel, IntOutput
 from int_model.geometry import axis_angle_to_rotmat
 from int_model.precision import autocast_context
 
@@ -45,6 +45,29 @@ JointSetChoice = Literal["auto", "smpl24", "h36m17"]
 
 
 @dataclass
+class _BatchLabels:
+    """The ground truth of one batch of B clips of T frames, as B * T rows.
+
+    Attributes:
+        num_rows: B * T.
+        frames: how many rows are valid frames.
+        gt_joints: (B * T, J, 3) the evaluated joint set's labels.
+        joint_rows: (B * T,) bool, valid rows with every joint of the set labelled.
+        mesh_rows: (B * T,) bool, valid rows with pose and shape labelled.
+        gt_mesh: the label mesh of the ``mesh_rows`` (None when there are none).
+        keys: (sequence, frame) of each of the ``joint_rows``.
+    """
+
+    num_rows: int
+    frames: int
+    gt_joints: torch.Tensor
+    joint_rows: torch.Tensor
+    mesh_rows: torch.Tensor
+    gt_mesh: BodyOutput | None
+    keys: list[tuple[str, int]]
+
+
+@dataclass
 class _Frames:
     """Per-frame results of one inference mode, accumulated over batches."""
 
@@ -53,6 +76,22 @@ class _Frames:
     pve: list[np.ndarray] = field(default_factory=list)
     pred_joints: list[np.ndarray] = field(default_factory=list)  # pelvis-aligned, rows with full joint labels
 
+    def add(self, out: IntOutput, labels: _BatchLabels, *, use_h36m: bool) -> None:
+        """Score one batch's predictions against its labels."""
+        n, rows = labels.num_rows, labels.joint_rows
+        pred = (out.joints3d_h36m if use_h36m else out.joints3d).reshape(n, -1, 3).float().cpu()
+        if labels.keys:
+            self.mpjpe.append(mpjpe(pred[rows], labels.gt_joints[rows], reduction="none"))
+            self.pa_mpjpe.append(pa_mpjpe(pred[rows], labels.gt_joints[rows], reduction="none"))
+            self.pred_joints.append(align_pelvis(pred[rows]))
+        if labels.gt_mesh is not None:
+            keep = labels.mesh_rows.to(out.vertices.device)
+            self.pve.append(pve(
+                out.vertices.reshape(n, -1, 3)[keep], labels.gt_mesh.vertices,
+                pred_joints=out.joints3d.reshape(n, -1, 3)[keep], gt_joints=labels.gt_mesh.joints,
+                reduction="none",
+            ))
+
 
 @dataclass
 class _Labels:
@@ -60,6 +99,11 @@ class _Labels:
 
     gt_joints: list[np.ndarray] = field(default_factory=list)
     keys: list[tuple[str, int]] = field(default_factory=list)  # (sequence, frame) of each joint row
+
+    def add(self, labels: _BatchLabels) -> None:
+        """Keep one batch's pelvis-aligned joint labels and their keys."""
+        self.keys.extend(labels.keys)
+        self.gt_joints.append(align_pelvis(labels.gt_joints[labels.joint_rows]))
 
 
 def _cat(parts: list[np.ndarray], shape: tuple[int, ...] = (0,)) -> np.ndarray:
@@ -100,6 +144,15 @@ def resolve_joint_set(model: IntModel, joint_set: JointSetChoice) -> str:
     return joint_set
 
 
+def _evaluated_modes(model: IntModel, modes: Sequence[Mode] | None) -> Sequence[Mode]:
+    """The inference modes to evaluate: both by default when the model has a temporal transformer."""
+    if modes is None:
+        modes = ("image", "temporal") if model.temporal_transformer is not None else ("image",)
+    if "temporal" in modes and model.temporal_transformer is None:
+        raise ValueError("temporal evaluation needs a model with a temporal transformer")
+    return modes
+
+
 @torch.inference_mode()
 def evaluate_model(
     model: IntModel,
@@ -123,10 +176,7 @@ def evaluate_model(
         "mean_pose_baseline": {...}}``; a metric with no labelled frame is None.
     """
     device = torch.device(device)
-    if modes is None:
-        modes = ("image", "temporal") if model.temporal_transformer is not None else ("image",)
-    if "temporal" in modes and model.temporal_transformer is None:
-        raise ValueError("temporal evaluation needs a model with a temporal transformer")
+    modes = _evaluated_modes(model, modes)
     use_h36m = resolve_joint_set(model, joint_set) == "h36m17"
     was_training = model.training
     model.eval()
@@ -136,49 +186,49 @@ def evaluate_model(
     for number, batch in enumerate(_batches(loader)):
         if max_batches is not None and number >= max_batches:
             break
-        b, t = batch["frames"].shape[:2]
-        clips += b
+        clips += batch["frames"].shape[0]
         frames = batch["frames"].to(device, non_blocking=True)
-        valid = batch["valid"].reshape(-1).bool()
-        frames_seen += int(valid.sum())
-        gt_key, vis_key = ("joints3d_h36m", "joints3d_h36m_vis") if use_h36m else ("joints3d", "joints3d_vis")
-        gt_joints = batch[gt_key].reshape(b * t, -1, 3).float()
-        joint_rows = valid & (batch[vis_key].reshape(b * t, -1) > 0).all(dim=1)
-        mesh_rows = valid & (batch["has_pose"].reshape(-1) > 0) & (batch["has_betas"].reshape(-1) > 0)
-        gt_mesh = None
-        if bool(mesh_rows.any()):
-            pose = batch["pose"].reshape(b * t, -1, 3)[mesh_rows].to(device).float()
-            betas = batch["betas"].reshape(b * t, -1)[mesh_rows].to(device).float()
-            gt_mesh = model.body_model(rotmat=axis_angle_to_rotmat(pose), betas=betas)
-        sequences = [f"{d}/{s}" for d, s in zip(batch["dataset"], batch["sequence"])]
-        frame_index = batch["frame_index"].reshape(b, t)
-        rows = joint_rows.nonzero().flatten().tolist()
-        labels.keys.extend((sequences[r // t], int(frame_index[r // t, r % t])) for r in rows)
-        labels.gt_joints.append(align_pelvis(gt_joints[joint_rows]))
+        batch_labels = _batch_labels(model, batch, device=device, use_h36m=use_h36m)
+        frames_seen += batch_labels.frames
+        labels.add(batch_labels)
         for mode in modes:
             with autocast_context(device, precision):
                 out = model(frames, temporal=mode == "temporal")
-            pred = (out.joints3d_h36m if use_h36m else out.joints3d).reshape(b * t, -1, 3).float().cpu()
-            acc = per_mode[mode]
-            if rows:
-                acc.mpjpe.append(mpjpe(pred[joint_rows], gt_joints[joint_rows], reduction="none"))
-                acc.pa_mpjpe.append(pa_mpjpe(pred[joint_rows], gt_joints[joint_rows], reduction="none"))
-                acc.pred_joints.append(align_pelvis(pred[joint_rows]))
-            if gt_mesh is not None:
-                keep = mesh_rows.to(out.vertices.device)
-                acc.pve.append(pve(
-                    out.vertices.reshape(b * t, -1, 3)[keep], gt_mesh.vertices,
-                    pred_joints=out.joints3d.reshape(b * t, -1, 3)[keep], gt_joints=gt_mesh.joints,
-                    reduction="none",
-                ))
+            per_mode[mode].add(out, batch_labels, use_h36m=use_h36m)
     model.train(was_training)
+    return _summary(per_mode, labels, joint_set="h36m17" if use_h36m else "smpl24", clips=clips,
+                    frames=frames_seen)
 
+
+def _batch_labels(model: IntModel, batch: Batch, *, device: torch.device, use_h36m: bool) -> _BatchLabels:
+    """A batch's labels as rows, with the label meshes posed by the model's body model on ``device``."""
+    b, t = batch["frames"].shape[:2]
+    valid = batch["valid"].reshape(-1).bool()
+    gt_key, vis_key = ("joints3d_h36m", "joints3d_h36m_vis") if use_h36m else ("joints3d", "joints3d_vis")
+    joint_rows = valid & (batch[vis_key].reshape(b * t, -1) > 0).all(dim=1)
+    mesh_rows = valid & (batch["has_pose"].reshape(-1) > 0) & (batch["has_betas"].reshape(-1) > 0)
+    gt_mesh = None
+    if bool(mesh_rows.any()):
+        pose = batch["pose"].reshape(b * t, -1, 3)[mesh_rows].to(device).float()
+        betas = batch["betas"].reshape(b * t, -1)[mesh_rows].to(device).float()
+        gt_mesh = model.body_model(rotmat=axis_angle_to_rotmat(pose), betas=betas)
+    sequences = [f"{d}/{s}" for d, s in zip(batch["dataset"], batch["sequence"])]
+    frame_index = batch["frame_index"].reshape(b, t)
+    keys = [(sequences[r // t], int(frame_index[r // t, r % t])) for r in joint_rows.nonzero().flatten().tolist()]
+    return _BatchLabels(num_rows=b * t, frames=int(valid.sum()), gt_joints=batch[gt_key].reshape(b * t, -1, 3).float(),
+                        joint_rows=joint_rows, mesh_rows=mesh_rows, gt_mesh=gt_mesh, keys=keys)
+
+
+def _mean(parts: list[np.ndarray]) -> float | None:
+    values = _cat(parts)
+    return float(values.mean()) if values.size else None
+
+
+def _summary(per_mode: dict[str, _Frames], labels: _Labels, *, joint_set: str, clips: int,
+             frames: int) -> dict[str, Any]:
+    """The result of :func:`evaluate_model` from the accumulated per-frame errors and labels."""
     gt_all = _cat(labels.gt_joints, (0, 1, 3))
     kept, segment_ids = frame_segments(labels.keys)
-
-    def mean(parts: list[np.ndarray]) -> float | None:
-        values = _cat(parts)
-        return float(values.mean()) if values.size else None
 
     def accel(pred_all: np.ndarray) -> float | None:
         if kept.size < 3:
@@ -187,17 +237,17 @@ def evaluate_model(
         return None if np.isnan(value) else float(value)
 
     result: dict[str, Any] = {
-        "joint_set": "h36m17" if use_h36m else "smpl24",
+        "joint_set": joint_set,
         "clips": clips,
-        "frames": frames_seen,
+        "frames": frames,
         "image": None,
         "temporal": None,
     }
     for mode, acc in per_mode.items():
         result[mode] = {
-            "mpjpe": mean(acc.mpjpe),
-            "pa_mpjpe": mean(acc.pa_mpjpe),
-            "pve": mean(acc.pve),
+            "mpjpe": _mean(acc.mpjpe),
+            "pa_mpjpe": _mean(acc.pa_mpjpe),
+            "pve": _mean(acc.pve),
             "accel_error": accel(_cat(acc.pred_joints, (0, 1, 3))),
         }
     if gt_all.shape[0]:

@@ -18,6 +18,8 @@ from training.augment import flip_pose
 from training.sample import collate_samples, validate_sample
 from training.synthetic import backgrounds as bg
 from training.synthetic.__main__ import main
+from training.synthetic.camera import TRUNK_JOINTS, Camera, focal_for_fov
+from training.synthetic.clothing import sample_clothing
 from training.synthetic.config import SyntheticConfig
 from training.synthetic.dataset import SyntheticDataset
 from training.synthetic.generate import decode_jpeg, generate_clip, generate_dataset, read_manifest
@@ -33,14 +35,7 @@ from training.synthetic.motions import (
     random_motion,
 )
 from training.synthetic.occluders import Occluder
-from training.synthetic.scene import (
-    TRUNK_JOINTS,
-    Camera,
-    PersonSpec,
-    focal_for_fov,
-    render_clip,
-    sample_clothing,
-)
+from training.synthetic.scene import PersonSpec, render_clip
 
 J = {name: i for i, name in enumerate(SMPL_JOINT_NAMES)}
 SIZE, FRAMES, CLIPS, SEED = 96, 6, 3, 7

@@ -24,7 +24,7 @@ from ..augment import AugmentConfig
 from ..datasets.base import ClipDataset, FrameTable
 from ..sample import Sample
 from .generate import decode_jpeg, read_manifest
-from .scene import crop_camera, reference_depth
+from .camera import crop_camera, reference_depth
 
 DATASET_NAME = "synthetic"
 DEFAULT_MIN_VISIBLE_FRACTION = 0.02  # frames in which less of the person is seen are not valid

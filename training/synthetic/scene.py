@@ -5,8 +5,9 @@ Frames
 * **World**: y up, the floor is the plane y = 0, metres. A person with heading 0 faces +z; the camera is
   placed on the +z side looking toward -z, so heading 0 faces the camera.
 * **Camera** (the labels' frame, SPIN / VIBE and :mod:`viz.renderer`): x right, y down, z forward.
-  ``X_cam = R X_world + t`` (:class:`Camera`); pixels ``u = f X / Z + cx``, ``v = f Y / Z + cy`` with the
-  principal point at the image centre ``(W / 2, H / 2)`` and integer coordinates at pixel centres.
+  ``X_cam = R X_world + t`` (:class:`~training.synthetic.camera.Camera`); pixels ``u = f X / Z + cx``,
+  ``v = f Y / Z + cy`` with the principal point at the image centre ``(W / 2, H / 2)`` and integer coordinates
+  at pixel centres.
 
 A person's SMPL pose in the camera frame (``theta``, 72) keeps the motion's body joints; its global
 orientation is ``R @ R_y(heading) @ R_sway`` (an upright person facing the camera has about 180 degrees
@@ -14,256 +15,40 @@ about x). ``vertices = SMPL(theta, beta) + transl`` in the camera frame, exactly
 
 The :func:`render_clip` API takes explicit people, camera, background and occluders; :func:`sample_scene`
 draws them from a :class:`~training.synthetic.config.SyntheticConfig` and :func:`render_scene` renders that.
+The cameras are in :mod:`training.synthetic.camera`, the people's colours in :mod:`training.synthetic.clothing`.
 """
 
 from __future__ import annotations
 
 import contextlib
-import functools
 import math
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
-import scipy.sparse
 import torch
 from scipy.spatial.transform import Rotation
 
 from int_model.body_model import BodyModel
-from int_model.constants import NUM_BETAS, NUM_H36M_JOINTS, NUM_JOINTS, SMPL_JOINT_NAMES
+from int_model.constants import NUM_BETAS, NUM_H36M_JOINTS, NUM_JOINTS
 from int_model.crops import INFERENCE_BBOX_SCALE
 from viz.renderer import PinholeCamera, Renderer, RenderLayers, SceneMesh
 
 from . import backgrounds as bg
+from .camera import Camera, crop_camera, focal_for_fov, reference_depth
+from .clothing import PART_NAMES, Clothing, MeshGroup, colour_groups, sample_clothing, vertex_parts
 from .config import SyntheticConfig
 from .effects import NO_EFFECTS, ImageEffects, apply_effects, sample_effects
 from .motions import RANDOM_MOTION, Motion, angles_to_rotmat, periodic_motion, random_motion
 from .occluders import Occluder, make_sprite, occluder_masks, random_occluder_colours
 
-J = {name: index for index, name in enumerate(SMPL_JOINT_NAMES)}
 COVERED = 0.5  # coverage / alpha above which a pixel counts as covered (for visibility)
 
-# ----------------------------------------------------------------------------------------------
-# Body parts and clothing
-# ----------------------------------------------------------------------------------------------
-PART_NAMES: tuple[str, ...] = ("skin", "hair", "torso", "upper_arm", "forearm", "hips", "thigh", "shin", "shoes")
-PART = {name: index for index, name in enumerate(PART_NAMES)}
-#: The part of each vertex is the part of its dominant skinning joint (the head's is split into hair / skin).
-JOINT_PARTS: dict[str, str] = {
-    "pelvis": "hips", "left_hip": "thigh", "right_hip": "thigh", "spine1": "torso", "left_knee": "shin",
-    "right_knee": "shin", "spine2": "torso", "left_ankle": "shoes", "right_ankle": "shoes", "spine3": "torso",
-    "left_foot": "shoes", "right_foot": "shoes", "neck": "skin", "left_collar": "torso", "right_collar": "torso",
-    "head": "skin", "left_shoulder": "upper_arm", "right_shoulder": "upper_arm", "left_elbow": "forearm",
-    "right_elbow": "forearm", "left_wrist": "skin", "right_wrist": "skin", "left_hand": "skin", "right_hand": "skin",
-}
-HAIR_STYLES: tuple[str, ...] = ("bald", "short", "long")
-#: Hair covers the head's vertices above a level (in units of the head's half height, from its centre) that
-#: rises from the back of the head to the front: (level at the back, level at the face) per style.
-HAIR_LEVELS: dict[str, tuple[float, float]] = {"bald": (2.0, 2.0), "short": (-0.1, 0.55), "long": (-0.9, 0.5)}
-#: The hair level moves from its back to its face value between these depths (units of the head's half depth).
-HAIRLINE_DEPTHS: tuple[float, float] = (-0.3, 0.6)
-SKIN_TONES: tuple[tuple[int, int, int], ...] = (
-    (255, 224, 196), (241, 194, 167), (224, 172, 138), (198, 134, 96), (161, 102, 68), (120, 75, 48), (80, 52, 36),
-)
-HAIR_COLOURS: tuple[tuple[int, int, int], ...] = (
-    (28, 22, 20), (55, 38, 28), (95, 65, 42), (150, 110, 70), (205, 175, 115), (140, 62, 32), (165, 165, 165),
-)
-CLOTH_SATURATION, CLOTH_VALUE = (0.0, 0.85), (0.08, 0.95)
-SHOE_SATURATION, SHOE_VALUE = (0.0, 0.5), (0.05, 0.7)
-
-
-@dataclass(frozen=True)
-class Clothing:
-    """Colours of a person, RGB in [0, 1] per part of :data:`PART_NAMES` ((9, 3) float), and a hair style."""
-
-    colours: np.ndarray
-    hair: str = "short"
-
-
-def _interpolate_table(table: Sequence[tuple[int, int, int]], u: float) -> np.ndarray:
-    position = u * (len(table) - 1)
-    i = min(int(position), len(table) - 2)
-    f = position - i
-    return (np.asarray(table[i]) * (1 - f) + np.asarray(table[i + 1]) * f) / 255.0
-
-
-def sample_clothing(rng: np.random.Generator, config: SyntheticConfig) -> Clothing:
-    """Random skin tone, hair colour and style, shirt / trousers / shoe colours, sleeve and leg lengths."""
-    skin = _interpolate_table(SKIN_TONES, rng.uniform())
-    hair_colour = np.asarray(HAIR_COLOURS[int(rng.integers(len(HAIR_COLOURS)))]) / 255.0
-    shirt = bg.random_colour(rng, saturation=CLOTH_SATURATION, value=CLOTH_VALUE)
-    trousers = bg.random_colour(rng, saturation=CLOTH_SATURATION, value=CLOTH_VALUE)
-    shoes = bg.random_colour(rng, saturation=SHOE_SATURATION, value=SHOE_VALUE)
-    u = rng.uniform(size=5)
-    hair = "bald" if u[0] < config.bald_prob else "long" if u[1] < config.long_hair_prob else "short"
-    colours = np.empty((len(PART_NAMES), 3))
-    colours[PART["skin"]] = skin
-    colours[PART["hair"]] = hair_colour
-    colours[PART["torso"]] = shirt
-    colours[PART["upper_arm"]] = skin if u[2] < config.sleeveless_prob else shirt
-    colours[PART["forearm"]] = shirt if u[3] < config.long_sleeve_prob else skin
-    colours[PART["hips"]] = trousers
-    colours[PART["thigh"]] = trousers
-    colours[PART["shin"]] = trousers if u[4] < config.long_trousers_prob else skin
-    colours[PART["shoes"]] = shoes
-    return Clothing(colours=colours, hair=hair)
-
-
-PART_SMOOTHING_STEPS = 12  # rounds of neighbour averaging of the part labels (straighter clothing edges)
-
-
-@functools.lru_cache(maxsize=8)
-def vertex_parts(body_model: BodyModel, *, hair: str) -> np.ndarray:
-    """(V,) int part index (:data:`PART_NAMES`) of each vertex: its dominant skinning joint's part, with the
-    head split into hair and skin by :data:`HAIR_LEVELS` (in the rest template: y up, facing +z), then smoothed
-    over the mesh (majority of the neighbourhood) so that clothing edges run straight rather than zig-zag."""
-    weights = body_model.smpl.lbs_weights.detach().cpu().numpy()
-    dominant = weights.argmax(axis=1)
-    lookup = np.array([PART[JOINT_PARTS[name]] for name in SMPL_JOINT_NAMES])
-    parts = lookup[dominant]
-    head = dominant == J["head"]
-    if head.any():
-        template = body_model.smpl.v_template.detach().cpu().numpy()[head]
-        low, high = template.min(axis=0), template.max(axis=0)
-        centre, half = (low + high) / 2.0, np.maximum((high - low) / 2.0, 1e-6)
-        y_rel, z_rel = (template[:, 1] - centre[1]) / half[1], (template[:, 2] - centre[2]) / half[2]
-        back, front = HAIR_LEVELS[hair]
-        back_z, face_z = HAIRLINE_DEPTHS
-        towards_face = np.clip((z_rel - back_z) / (face_z - back_z), 0.0, 1.0)
-        is_hair = y_rel > back + (front - back) * towards_face
-        parts[head] = np.where(is_hair, PART["hair"], PART["skin"])
-    faces = np.asarray(body_model.faces)
-    num_vertices = parts.shape[0]
-    rows = np.concatenate([faces[:, 0], faces[:, 1], faces[:, 2], faces[:, 1], faces[:, 2], faces[:, 0],
-                           np.arange(num_vertices)])
-    cols = np.concatenate([faces[:, 1], faces[:, 2], faces[:, 0], faces[:, 0], faces[:, 1], faces[:, 2],
-                           np.arange(num_vertices)])
-    adjacency = scipy.sparse.csr_matrix((np.ones(rows.shape[0]), (rows, cols)), shape=(num_vertices,) * 2)
-    adjacency.data[:] = 1.0
-    one_hot = np.eye(len(PART_NAMES))[parts]
-    for _ in range(PART_SMOOTHING_STEPS):
-        one_hot = adjacency @ one_hot
-        one_hot /= one_hot.sum(axis=1, keepdims=True)
-    smoothed = one_hot.argmax(axis=1)
-    smoothed.setflags(write=False)
-    return smoothed
-
-
-@dataclass(frozen=True)
-class MeshGroup:
-    """The faces of one colour: ``vertex_ids`` (K,) into the full mesh, ``faces`` (F, 3) into those K vertices."""
-
-    vertex_ids: np.ndarray
-    faces: np.ndarray
-    colour: tuple[float, float, float]
-
-
-def colour_groups(faces: np.ndarray, vertex_colours: np.ndarray) -> list[MeshGroup]:
-    """Split a mesh into sub-meshes of one colour each (a face takes the colour most of its vertices have).
-
-    Args:
-        faces: (F, 3) int.
-        vertex_colours: (V, 3) float RGB in [0, 1].
-    """
-    palette, vertex_group = np.unique(np.round(vertex_colours, 6), axis=0, return_inverse=True)
-    vertex_group = vertex_group.reshape(-1)
-    g = vertex_group[faces]
-    face_group = np.where((g[:, 0] == g[:, 1]) | (g[:, 0] == g[:, 2]), g[:, 0], np.where(g[:, 1] == g[:, 2], g[:, 1],
-                                                                                          g[:, 0]))
-    groups = []
-    for index, colour in enumerate(palette):
-        group_faces = faces[face_group == index]
-        if len(group_faces) == 0:
-            continue
-        ids, local = np.unique(group_faces, return_inverse=True)
-        groups.append(MeshGroup(vertex_ids=ids, faces=local.reshape(-1, 3).astype(np.int64),
-                                colour=(float(colour[0]), float(colour[1]), float(colour[2]))))
-    return groups
-
 
 # ----------------------------------------------------------------------------------------------
-# Camera, lighting, people
+# Lighting and people
 # ----------------------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class Camera:
-    """A pinhole camera: ``X_cam = rotation @ X_world + translation``; principal point at the image centre.
-
-    Attributes:
-        rotation: (3, 3) world -> camera.
-        translation: (3,).
-        focal_length: pixels.
-        width, height: image size in pixels.
-    """
-
-    rotation: np.ndarray
-    translation: np.ndarray
-    focal_length: float
-    width: int
-    height: int
-
-    @property
-    def principal_point(self) -> tuple[float, float]:
-        return (self.width / 2.0, self.height / 2.0)
-
-    @property
-    def intrinsics(self) -> np.ndarray:
-        """(3, 3) camera matrix."""
-        cx, cy = self.principal_point
-        return np.array([[self.focal_length, 0.0, cx], [0.0, self.focal_length, cy], [0.0, 0.0, 1.0]])
-
-    @property
-    def extrinsics(self) -> np.ndarray:
-        """(3, 4) ``[R | t]`` world -> camera."""
-        return np.concatenate([self.rotation, self.translation[:, None]], axis=1)
-
-    @property
-    def centre(self) -> np.ndarray:
-        """(3,) the camera's position in the world."""
-        return -self.rotation.T @ self.translation
-
-    def to_camera(self, points: np.ndarray) -> np.ndarray:
-        """World points (..., 3) -> camera frame (..., 3)."""
-        return points @ self.rotation.T + self.translation
-
-    def project(self, points: np.ndarray) -> np.ndarray:
-        """Camera-frame points (..., 3) -> pixels (..., 2)."""
-        cx, cy = self.principal_point
-        z = points[..., 2:3]
-        return self.focal_length * points[..., :2] / z + np.array([cx, cy])
-
-    @classmethod
-    def look_at(cls, *, target: np.ndarray, distance: float, elevation_deg: float, roll_deg: float,
-                focal_length: float, width: int, height: int, azimuth_deg: float = 0.0) -> Camera:
-        """A camera ``distance`` metres from ``target`` (world), raised by ``elevation_deg`` and turned by
-        ``azimuth_deg`` about the vertical from the +z side, looking at the target, rolled by ``roll_deg``."""
-        e, a = math.radians(elevation_deg), math.radians(azimuth_deg)
-        direction = np.array([math.cos(e) * math.sin(a), math.sin(e), math.cos(e) * math.cos(a)])
-        centre = np.asarray(target, dtype=np.float64) + distance * direction
-        forward = -direction
-        right = np.cross(forward, np.array([0.0, 1.0, 0.0]))
-        right /= np.linalg.norm(right)
-        down = np.cross(forward, right)
-        rotation = _rot_z(math.radians(roll_deg)) @ np.stack([right, down, forward])
-        return cls(rotation=rotation, translation=-rotation @ centre, focal_length=float(focal_length),
-                   width=int(width), height=int(height))
-
-
-def _rot_y(angle: float) -> np.ndarray:
-    c, s = math.cos(angle), math.sin(angle)
-    return np.array([[c, 0.0, s], [0.0, 1.0, 0.0], [-s, 0.0, c]])
-
-
-def _rot_z(angle: float) -> np.ndarray:
-    c, s = math.cos(angle), math.sin(angle)
-    return np.array([[c, -s, 0.0], [s, c, 0.0], [0.0, 0.0, 1.0]])
-
-
-def focal_for_fov(fov_deg: float, height: int) -> float:
-    """Focal length in pixels for a vertical field of view."""
-    return height / 2.0 / math.tan(math.radians(fov_deg) / 2.0)
-
-
 @dataclass(frozen=True)
 class Lighting:
     """The renderer's light intensity and ambient level, and an RGB tint multiplying the rendered people."""
@@ -358,43 +143,6 @@ class RenderedClip:
     occluder_coverage: np.ndarray  # (T, H, W) float32
 
 
-#: Joints whose mean depth is the depth at which the crop camera is exact (the trunk: limbs reach toward or away
-#: from the camera, the trunk stays at the body's distance).
-TRUNK_JOINTS: tuple[int, ...] = tuple(J[name] for name in (
-    "pelvis", "left_hip", "right_hip", "spine1", "spine2", "spine3", "neck", "left_collar", "right_collar", "head",
-    "left_shoulder", "right_shoulder"))
-
-
-def reference_depth(joints3d: np.ndarray) -> np.ndarray:
-    """(..., 24, 3) camera-frame joints -> (...,) the depth a crop camera is exact at: the trunk's mean depth."""
-    return np.asarray(joints3d)[..., TRUNK_JOINTS, 2].mean(axis=-1)
-
-
-def crop_camera(*, transl: np.ndarray, depth: np.ndarray, focal_length: float | np.ndarray,
-                principal_point: np.ndarray | tuple[float, float], crop_centre: np.ndarray,
-                crop_side: np.ndarray) -> np.ndarray:
-    """The weak-perspective camera (s, tx, ty) of a square crop, for SMPL output without translation.
-
-    Exact for points at depth ``depth``: ``s = 2 f / (depth * side)`` and ``(tx, ty) = transl[:2] + (c - crop_centre)
-    * depth / f`` with ``c`` the principal point, so that ``s * (X[:2] + (tx, ty))`` is the crop coordinate (as
-    :class:`int_model.crops.CropTransform`) of the pixel ``f (X + transl) / Z + c`` of a point X at that depth.
-
-    Args:
-        transl: (..., 3) camera-frame translation of the SMPL output.
-        depth: (...,) reference depth (:func:`reference_depth`).
-        focal_length: pixels, scalar or (...,); principal_point: (..., 2) or (2,) pixels.
-        crop_centre: (..., 2) pixels; crop_side: (...,) pixels.
-    Returns:
-        (..., 3)
-    """
-    focal = np.asarray(focal_length, dtype=np.float64)
-    principal = np.asarray(principal_point, dtype=np.float64)
-    depth = np.asarray(depth, dtype=np.float64)
-    scale = 2.0 * focal / (depth * crop_side)
-    shift = np.asarray(transl, np.float64)[..., :2] + (principal - crop_centre) * (depth / focal)[..., None]
-    return np.concatenate([scale[..., None], shift], axis=-1)
-
-
 # ----------------------------------------------------------------------------------------------
 # Posing and rendering
 # ----------------------------------------------------------------------------------------------
@@ -423,6 +171,11 @@ def _torch_threads(count: int) -> Iterator[None]:
 
 def _rotvec(rotmat: np.ndarray) -> np.ndarray:
     return Rotation.from_matrix(rotmat.reshape(-1, 3, 3)).as_rotvec().reshape(*rotmat.shape[:-2], 3)
+
+
+def _rot_y(angle: float) -> np.ndarray:
+    c, s = math.cos(angle), math.sin(angle)
+    return np.array([[c, 0.0, s], [0.0, 1.0, 0.0], [-s, 0.0, c]])
 
 
 def pose_person(person: PersonSpec, *, camera: Camera, times: np.ndarray, body_model: BodyModel) -> _Posed:
@@ -522,20 +275,56 @@ def render_clip(
     posed = [pose_person(p, camera=camera, times=times, body_model=body_model) for p in people]
     if any(float(p.vertices[..., 2].min()) <= 0 for p in posed):
         raise ValueError("a person is (partly) behind the camera")
-    groups = [colour_groups(body_model.faces, p.clothing.colours[vertex_parts(body_model, hair=p.clothing.hair)])
-              for p in people]
+    groups = [_clothing_groups(p, body_model) for p in people]
 
     pixels = [camera.project(p.vertices) for p in posed]  # (T, V, 2) each
     boxes = [_boxes(px, frame=(width, height) if clip_boxes else None) for px in pixels]
     resolved = [o.resolve(boxes[o.anchor][num_frames // 2]) if o.anchor is not None else o for o in occluders]
     occ_colour, occ_cover = occluder_masks(resolved, [make_sprite(o) for o in resolved], num_frames=num_frames,
                                            height=height, width=width)
+    frames, coverage = _render_frames(posed, groups, camera=camera, renderer=renderer, background=background,
+                                      lighting=lighting, occ_colour=occ_colour, occ_cover=occ_cover, effects=effects,
+                                      noise_std=noise_std, noise_seed=noise_seed)
+    labels = tuple(_person_labels(index, person, p, camera=camera, fps=fps, box=boxes[index], pixels=pixels[index],
+                                  coverage=coverage)
+                   for index, (person, p) in enumerate(zip(people, posed, strict=True)))
+    return RenderedClip(frames=frames, people=labels, camera=camera, fps=float(fps), background_kind=background_kind,
+                        occluders=tuple(resolved), occluder_coverage=occ_cover)
 
+
+def _clothing_groups(person: PersonSpec, body_model: BodyModel) -> list[MeshGroup]:
+    """The person's mesh cut into one sub-mesh per clothing colour (the renderer draws one colour per mesh)."""
+    parts = vertex_parts(body_model, hair=person.clothing.hair)
+    return colour_groups(body_model.faces, person.clothing.colours[parts])
+
+
+@dataclass(frozen=True)
+class _Coverage:
+    """What covers each pixel of a clip, for the visibility labels.
+
+    Attributes:
+        people: (P, T, H, W) float32 coverage of every person.
+        depth: (P, T, H, W) float32 depth of every person's nearest surface.
+        occluders: (T, H, W) float32 coverage of the occluders.
+    """
+
+    people: np.ndarray
+    depth: np.ndarray
+    occluders: np.ndarray
+
+
+def _render_frames(posed: Sequence[_Posed], groups: Sequence[Sequence[MeshGroup]], *, camera: Camera,
+                   renderer: Renderer, background: np.ndarray, lighting: Lighting, occ_colour: np.ndarray,
+                   occ_cover: np.ndarray, effects: ImageEffects, noise_std: float,
+                   noise_seed: int) -> tuple[np.ndarray, _Coverage]:
+    """Render and composite every frame: the people (nearest in front) over the background, the occluders over
+    them, then the image effects and the noise. Returns the (T, H, W, 3) uint8 frames and what covers each pixel."""
+    num_frames, height, width = occ_cover.shape
     tint = np.asarray(lighting.tint, dtype=np.float32)
     base = background.astype(np.float32) / 255.0
     frames = np.empty((num_frames, height, width, 3), np.uint8)
-    people_cov = np.zeros((len(people), num_frames, height, width), np.float32)
-    people_depth = np.zeros((len(people), num_frames, height, width), np.float32)
+    people_cov = np.zeros((len(posed), num_frames, height, width), np.float32)
+    people_depth = np.zeros((len(posed), num_frames, height, width), np.float32)
     noise_rng = np.random.default_rng(noise_seed)
     pinhole = PinholeCamera(focal_length=camera.focal_length, principal_point=camera.principal_point)
     with _lit(renderer, lighting):
@@ -547,41 +336,51 @@ def render_clip(
                 people_cov[index, t], people_depth[index, t] = layer.coverage, layer.depth
                 layers.append(layer)
             image = _composite_people(base, layers, tint)
-            a = occ_cover[t][..., None]
-            image = image * (1 - a) + occ_colour[t]
-            image = apply_effects(image, effects) * 255.0
-            if noise_std > 0:
-                image = image + noise_rng.normal(0.0, noise_std, size=image.shape)
-            frames[t] = np.clip(np.rint(image), 0, 255).astype(np.uint8)
+            frames[t] = _finish_frame(image, occ_colour=occ_colour[t], occ_cover=occ_cover[t], effects=effects,
+                                      noise_std=noise_std, noise_rng=noise_rng)
+    return frames, _Coverage(people=people_cov, depth=people_depth, occluders=occ_cover)
 
-    labels = []
-    for index, (person, p) in enumerate(zip(people, posed, strict=True)):
-        joints2d = camera.project(p.joints3d)
-        in_image, occluded = _joint_visibility(index, joints2d, p.joints3d[..., 2], people_cov, people_depth,
-                                               occ_cover)
-        box = boxes[index]
-        crop_cam = crop_camera(transl=p.transl, depth=reference_depth(p.joints3d), focal_length=camera.focal_length,
-                               principal_point=camera.principal_point, crop_centre=box[:, :2],
-                               crop_side=INFERENCE_BBOX_SCALE * box[:, 2:].max(axis=1))
-        labels.append(PersonLabels(
-            motion=person.motion.name,
-            period=person.motion.period_frames(fps),
-            betas=np.asarray(person.betas, np.float32).copy(),
-            pose=p.pose.astype(np.float32),
-            transl=p.transl.astype(np.float32),
-            joints3d=p.joints3d.astype(np.float32),
-            joints3d_h36m=(np.zeros((num_frames, NUM_H36M_JOINTS, 3), np.float32) if p.joints3d_h36m is None
-                           else p.joints3d_h36m.astype(np.float32)),
-            has_h36m=p.joints3d_h36m is not None,
-            joints2d=joints2d.astype(np.float32),
-            in_image=in_image,
-            occluded=occluded,
-            bbox=box.astype(np.float32),
-            crop_cam=crop_cam.astype(np.float32),
-            visible_fraction=_visible_fraction(index, pixels[index], people_cov, people_depth, occ_cover),
-        ))
-    return RenderedClip(frames=frames, people=tuple(labels), camera=camera, fps=float(fps),
-                        background_kind=background_kind, occluders=tuple(resolved), occluder_coverage=occ_cover)
+
+def _finish_frame(image: np.ndarray, *, occ_colour: np.ndarray, occ_cover: np.ndarray, effects: ImageEffects,
+                  noise_std: float, noise_rng: np.random.Generator) -> np.ndarray:
+    """A composited (H, W, 3) float frame in [0, 1] -> uint8: the occluders drawn over it, the image effects, and
+    Gaussian sensor noise of ``noise_std`` grey levels."""
+    a = occ_cover[..., None]
+    image = image * (1 - a) + occ_colour
+    image = apply_effects(image, effects) * 255.0
+    if noise_std > 0:
+        image = image + noise_rng.normal(0.0, noise_std, size=image.shape)
+    return np.clip(np.rint(image), 0, 255).astype(np.uint8)
+
+
+def _person_labels(index: int, person: PersonSpec, posed: _Posed, *, camera: Camera, fps: float, box: np.ndarray,
+                   pixels: np.ndarray, coverage: _Coverage) -> PersonLabels:
+    """The labels of person ``index`` of a rendered clip, from its pose, its (T, 4) box and its (T, V, 2)
+    projected vertices."""
+    num_frames = posed.joints3d.shape[0]
+    joints2d = camera.project(posed.joints3d)
+    in_image, occluded = _joint_visibility(index, joints2d, posed.joints3d[..., 2], coverage)
+    crop_cam = crop_camera(transl=posed.transl, depth=reference_depth(posed.joints3d),
+                           focal_length=camera.focal_length, principal_point=camera.principal_point,
+                           crop_centre=box[:, :2], crop_side=INFERENCE_BBOX_SCALE * box[:, 2:].max(axis=1))
+    h36m = posed.joints3d_h36m
+    return PersonLabels(
+        motion=person.motion.name,
+        period=person.motion.period_frames(fps),
+        betas=np.asarray(person.betas, np.float32).copy(),
+        pose=posed.pose.astype(np.float32),
+        transl=posed.transl.astype(np.float32),
+        joints3d=posed.joints3d.astype(np.float32),
+        joints3d_h36m=(np.zeros((num_frames, NUM_H36M_JOINTS, 3), np.float32) if h36m is None
+                       else h36m.astype(np.float32)),
+        has_h36m=h36m is not None,
+        joints2d=joints2d.astype(np.float32),
+        in_image=in_image,
+        occluded=occluded,
+        bbox=box.astype(np.float32),
+        crop_cam=crop_cam.astype(np.float32),
+        visible_fraction=_visible_fraction(index, pixels, coverage),
+    )
 
 
 def _boxes(pixels: np.ndarray, *, frame: tuple[int, int] | None = None) -> np.ndarray:
@@ -602,31 +401,31 @@ def _pixel_index(points: np.ndarray, height: int, width: int) -> tuple[np.ndarra
     return np.clip(rows, 0, height - 1), np.clip(cols, 0, width - 1), inside
 
 
-def _joint_visibility(index: int, joints2d: np.ndarray, joint_depth: np.ndarray, people_cov: np.ndarray,
-                      people_depth: np.ndarray, occ_cover: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _joint_visibility(index: int, joints2d: np.ndarray, joint_depth: np.ndarray,
+                      coverage: _Coverage) -> tuple[np.ndarray, np.ndarray]:
     """(T, 24) inside-the-image and covered (by an occluder or by another person in front) masks."""
-    num_frames, height, width = occ_cover.shape
+    num_frames, height, width = coverage.occluders.shape
     rows, cols, inside = _pixel_index(joints2d, height, width)
     frame = np.arange(num_frames)[:, None]
-    covered = occ_cover[frame, rows, cols] >= COVERED
-    own_cov, own_depth = people_cov[index][frame, rows, cols], people_depth[index][frame, rows, cols]
+    covered = coverage.occluders[frame, rows, cols] >= COVERED
+    own_cov, own_depth = coverage.people[index][frame, rows, cols], coverage.depth[index][frame, rows, cols]
     reference = np.where(own_cov > COVERED, own_depth, joint_depth)
-    for other in range(people_cov.shape[0]):
+    for other in range(coverage.people.shape[0]):
         if other == index:
             continue
-        other_cov, other_depth = people_cov[other][frame, rows, cols], people_depth[other][frame, rows, cols]
+        other_cov, other_depth = coverage.people[other][frame, rows, cols], coverage.depth[other][frame, rows, cols]
         in_front = (other_cov > COVERED) & (other_depth < reference)
         covered |= in_front
     return inside, covered & inside
 
 
-def _visible_fraction(index: int, pixels: np.ndarray, people_cov: np.ndarray, people_depth: np.ndarray,
-                      occ_cover: np.ndarray) -> np.ndarray:
+def _visible_fraction(index: int, pixels: np.ndarray, coverage: _Coverage) -> np.ndarray:
     """(T,) fraction of the person's silhouette not covered, times the fraction of its vertices in the image."""
-    num_frames, height, width = occ_cover.shape
+    num_frames, height, width = coverage.occluders.shape
     _, _, inside = _pixel_index(pixels, height, width)
+    people_cov, people_depth = coverage.people, coverage.depth
     own = people_cov[index] > COVERED
-    seen = own & (occ_cover < COVERED)
+    seen = own & (coverage.occluders < COVERED)
     for other in range(people_cov.shape[0]):
         if other != index:
             seen &= ~((people_cov[other] > COVERED) & (people_depth[other] < people_depth[index]))
@@ -845,26 +644,16 @@ def render_scene(scene: SceneSpec, *, body_model: BodyModel, renderer: Renderer)
 
 
 __all__ = [
-    "PART_NAMES",
-    "Camera",
-    "Clothing",
     "Lighting",
-    "MeshGroup",
     "PersonLabels",
     "PersonSpec",
     "RenderedClip",
     "SceneSpec",
-    "colour_groups",
-    "crop_camera",
-    "reference_depth",
-    "focal_for_fov",
     "limit_travel",
     "pose_person",
     "render_clip",
     "render_scene",
-    "sample_clothing",
     "sample_motion",
     "sample_scene",
     "standing_height",
-    "vertex_parts",
 ]
