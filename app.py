@@ -14,6 +14,7 @@ import logging
 
 import gradio as gr
 
+from int_model.loading import ModelKey
 from studio.common import ModelCache, Settings
 from studio.analysis import AnalysisCache
 from studio.attention_tab import build_attention_tab
@@ -31,7 +32,7 @@ def build_demo(settings: Settings | None = None) -> gr.Blocks:
     cache.sessions.sweep()
     windows = AnalysisCache()
     launcher = TrainLauncher(settings.runs_root, settings.data_root, checkpoint_roots=settings.checkpoint_roots)
-    default_key = f"checkpoint:{settings.checkpoint}" if settings.checkpoint else "fresh:small"
+    default_key = str(ModelKey.checkpoint(settings.checkpoint) if settings.checkpoint else ModelKey.variant("small"))
 
     with gr.Blocks(title="INT Studio", delete_cache=(600, 3600)) as demo:
         gr.Markdown("# INT Studio\n3D human pose and shape with independent tokens: 24 joint-rotation tokens, a "

@@ -26,10 +26,10 @@ from typing import Any
 
 import torch
 
-from int_model.body_model import SmplFileError, load_body_model
-from int_model.checkpoint import CheckpointError, demo_checkpoint, load_checkpoint
+from int_model.body_model import SmplFileError
+from int_model.checkpoint import CheckpointError
 from int_model.config import VARIANTS
-from int_model.model import build_model
+from int_model.loading import UNTRAINED_VARIANT, ModelKey, load_model
 from pipeline.boxes import BoxFileError
 from pipeline.detection import DEFAULT_DETECTOR, DETECTORS, DetectorUnavailable
 from pipeline.inference import DEFAULT_WINDOW, InferenceSettings
@@ -44,10 +44,6 @@ EXIT_FAILURE = 1
 EXIT_BAD_INPUT = 2
 EXIT_NO_PERSON = 3
 
-#: The variant built when no checkpoint is given (fresh weights: meaningless results until trained).
-UNTRAINED_VARIANT = "small"
-#: Seed of the untrained model's initial weights (the same meaningless model every run).
-UNTRAINED_SEED = 0
 OVERLAY_NAME = "overlay"
 MESH_DIR, BVH_DIR = "meshes", "bvh"
 MESH_FORMATS = ("obj", "glb")
@@ -139,22 +135,20 @@ def _device(name: str) -> torch.device:
 
 
 def _load_model(args: argparse.Namespace, device: torch.device) -> tuple[torch.nn.Module, str]:
-    body_model = load_body_model(args.smpl_dir)  # SmplFileError / FileNotFoundError: a bad --smpl-dir
     if args.checkpoint:
-        checkpoint = load_checkpoint(args.checkpoint, device=device, body_model=body_model)
-        for warning in checkpoint.warnings:
-            print(f"warning: {warning}", file=sys.stderr)
-        return checkpoint.model.eval(), str(Path(args.checkpoint))
-    demo = demo_checkpoint()
-    if args.variant is None and demo is not None:
-        if not args.quiet:
-            print(f"using the bundled demo model {demo.name}: the small INT variant trained on SYNTHETIC people only "
-                  "(see the README for what to expect on real footage)", file=sys.stderr)
-        return load_checkpoint(demo, device=device, body_model=body_model).model.eval(), str(demo)
-    variant = args.variant or UNTRAINED_VARIANT
-    print(UNTRAINED_BANNER.replace(f"'{UNTRAINED_VARIANT}'", f"'{variant}'"), file=sys.stderr)
-    torch.manual_seed(UNTRAINED_SEED)
-    return build_model(variant, body_model=body_model).eval().to(device), UNTRAINED_CHECKPOINT
+        key = ModelKey.checkpoint(args.checkpoint)
+    else:
+        key = ModelKey.variant(args.variant) if args.variant else ModelKey.demo()
+    loaded = load_model(key, device=device, smpl_dir=args.smpl_dir)  # SmplFileError: a bad --smpl-dir
+    for warning in loaded.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
+    if loaded.untrained:
+        print(UNTRAINED_BANNER.replace(f"'{UNTRAINED_VARIANT}'", f"'{loaded.key.value}'"), file=sys.stderr)
+        return loaded.model, UNTRAINED_CHECKPOINT
+    if loaded.demo and not args.quiet:
+        print(f"using the bundled demo model {loaded.checkpoint.name}: the small INT variant trained on SYNTHETIC "
+              "people only (see the README for what to expect on real footage)", file=sys.stderr)
+    return loaded.model, str(Path(args.checkpoint)) if args.checkpoint else str(loaded.checkpoint)
 
 
 class _Progress:

@@ -21,9 +21,10 @@ from typing import Any
 
 import gradio as gr
 
-from int_model import CheckpointError, IntModel, build_model, demo_checkpoint, load_body_model, load_checkpoint
+from int_model import CheckpointError, IntModel, demo_checkpoint
 from int_model.checkpoint import CHECKPOINT_SUFFIXES, DEMO_CHECKPOINT, server_checkpoint
 from int_model.files import inside_root
+from int_model.loading import ModelKey, load_model
 from pipeline.boxes import BoxFileError
 from pipeline.detection import DetectorUnavailable
 from pipeline.media import DEFAULT_MAX_DURATION_S, DEFAULT_MAX_FRAMES, MediaError
@@ -133,28 +134,24 @@ class ModelCache:
         self.capacity = capacity
         #: The sessions' output folders (the tabs write only there).
         self.sessions = SessionFolders(settings.output_root)
-        self._models: OrderedDict[str, tuple[IntModel, dict]] = OrderedDict()
+        self._models: OrderedDict[ModelKey, tuple[IntModel, dict]] = OrderedDict()
         self._lock = threading.Lock()
 
-    def get(self, key: str) -> tuple[IntModel, dict]:
-        """``key`` is ``checkpoint:<path>`` or ``fresh:<variant>``; returns (model, info)."""
+    def get(self, key: str | ModelKey) -> tuple[IntModel, dict]:
+        """``key`` is a :class:`ModelKey` or its text (``checkpoint:<path>``, ``fresh:<variant>``, ``demo``);
+        returns (model, info)."""
+        key = key if isinstance(key, ModelKey) else ModelKey.parse(key)
         with self._lock:
             if key in self._models:
                 self._models.move_to_end(key)
                 return self._models[key]
-            kind, _, value = key.partition(":")
-            body_model = load_body_model(self.settings.smpl_dir)
-            if kind == "checkpoint":
-                ckpt = load_checkpoint(value, device=self.settings.device, body_model=body_model)
-                info = {"checkpoint": str(ckpt.path), "source": ckpt.source, "meta": ckpt.meta, "warnings": ckpt.warnings}
-                model = ckpt.model
-            else:
-                model = build_model(value, body_model=body_model).to(self.settings.device).eval()
-                info = {"checkpoint": None, "source": "fresh", "meta": {}, "warnings": []}
-            self._models[key] = (model, info)
+            loaded = load_model(key, device=self.settings.device, smpl_dir=self.settings.smpl_dir)
+            info = {"checkpoint": None if loaded.untrained else str(loaded.checkpoint), "source": loaded.source,
+                    "meta": loaded.meta, "warnings": loaded.warnings}
+            self._models[key] = (loaded.model, info)
             while len(self._models) > self.capacity:
                 self._models.popitem(last=False)
-            return model, info
+            return loaded.model, info
 
 
 class SessionFolders:

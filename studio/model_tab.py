@@ -9,6 +9,7 @@ import gradio as gr
 import plotly.graph_objects as go
 
 from int_model import IntModel
+from int_model.loading import ModelKey
 from viz import export_mesh
 from viz.priors import prior_mesh
 
@@ -80,8 +81,8 @@ def choose_model(cache: ModelCache, upload, path_text: str | None, variant: str,
     else:
         if variant not in FRESH_VARIANTS:
             raise UserError(f"unknown variant {variant!r}; choose one of {', '.join(FRESH_VARIANTS)}")
-        return show_model(cache, f"fresh:{variant}", keep_orientation, request)
-    return show_model(cache, f"checkpoint:{path.resolve()}", keep_orientation, request)
+        return show_model(cache, str(ModelKey.variant(variant)), keep_orientation, request)
+    return show_model(cache, str(ModelKey.checkpoint(path)), keep_orientation, request)
 
 
 def build_model_tab(cache: ModelCache, model_key: gr.State):

@@ -14,6 +14,7 @@ from typing import Any
 
 import gradio as gr
 
+from int_model.loading import ModelKey
 from training.eval_report import prior_plausibility
 from viz import export_mesh
 from viz.figures.images import labelled_montage
@@ -29,7 +30,7 @@ RENDER_SIZE = 256
 def _label(key: str, info: dict) -> str:
     if info.get("checkpoint"):
         return Path(info["checkpoint"]).name
-    return f"untrained {key.partition(':')[2]}"
+    return f"untrained {ModelKey.parse(key).value}"
 
 
 def _compare_key(cache: ModelCache, compare: str | None, upload: Any) -> str | None:
@@ -39,11 +40,11 @@ def _compare_key(cache: ModelCache, compare: str | None, upload: Any) -> str | N
     elif compare and compare.strip() and compare != FRESH_CHOICE:
         text = compare.strip()
         if text in FRESH_VARIANTS:
-            return f"fresh:{text}"
+            return str(ModelKey.variant(text))
         path = cache.settings.server_checkpoint(text)
     else:
         return None
-    return f"checkpoint:{path.resolve()}"
+    return str(ModelKey.checkpoint(path))
 
 
 def _plausibility_table(rows: dict[str, dict[str, Any]]) -> str:

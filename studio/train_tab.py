@@ -10,11 +10,13 @@ a default), ``/train_status`` (optional input: a run name), ``/train_stop`` (no 
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import gradio as gr
 import pandas as pd
 
+from int_model.loading import ModelKey
 from training.launch.launcher import TrainLauncher
 from training.launch.request import SyntheticData, TrainRequest
 from training.launch.runs import RunStatus
@@ -95,7 +97,7 @@ def _checkpoint_choices(launcher: TrainLauncher, value: str | None = None):
 
 def _init_choices(launcher: TrainLauncher, phase: Any, config_set: str):
     default = launcher.default_init(phase, config_set)
-    return gr.update(choices=launcher.checkpoints(), value=f"checkpoint:{default}" if default else None)
+    return gr.update(choices=launcher.checkpoints(), value=str(ModelKey.checkpoint(default)) if default else None)
 
 
 # ------------------------------------------------------------------------------------------------ handlers
@@ -181,12 +183,22 @@ def refresh_lists(launcher: TrainLauncher, run: str | None = None, checkpoint: s
             gr.update(choices=found, value=kept))
 
 
+def _checkpoint_key(key: str | None) -> ModelKey | None:
+    """The checkpoint a dropdown value names (None for nothing chosen or another kind of key)."""
+    try:
+        chosen = ModelKey.parse(key) if key else None
+    except ValueError:
+        return None
+    return chosen if chosen is not None and chosen.kind == "checkpoint" else None
+
+
 @handler
 def use_checkpoint(cache: ModelCache, key: str | None):
     """Make checkpoint ``key`` (``checkpoint:<path>``) the model of the other tabs; returns (key, confirmation)."""
-    if not key or not str(key).startswith("checkpoint:"):
+    chosen = _checkpoint_key(key)
+    if chosen is None:
         raise UserError("choose a checkpoint of a run first (Refresh lists the newest)")
-    key = f"checkpoint:{cache.settings.server_checkpoint(str(key).removeprefix('checkpoint:'))}"
+    key = str(ModelKey.checkpoint(cache.settings.server_checkpoint(chosen.value)))
     _, info = cache.get(key)  # a clear message now if it does not load
     meta = info["meta"]
     trained = ", ".join(f"{k} {meta[k]}" for k in ("phase", "step", "epoch") if k in meta)
@@ -212,119 +224,213 @@ def tick(launcher: TrainLauncher):
 
 
 # ------------------------------------------------------------------------------------------------ layout
+@dataclass
+class _StartForm:
+    """The left column: what to train, on what and from what, and the Start and Stop buttons."""
+
+    phase: gr.Radio
+    config_set: gr.Dropdown
+    config_note: gr.Markdown
+    data_source: gr.Radio
+    synthetic_row: gr.Row
+    clips: gr.Number
+    frames: gr.Number
+    folders: gr.Dropdown
+    epochs: gr.Number
+    batch_size: gr.Number
+    nproc: gr.Number
+    init: gr.Dropdown
+    chain: gr.Checkbox
+    run_name: gr.Textbox
+    start: gr.Button
+    stop: gr.Button
+
+    @property
+    def request(self) -> list[Any]:
+        """The inputs of ``/train_start``, in the order of :func:`start_training`'s arguments."""
+        return [self.phase, self.config_set, self.data_source, self.clips, self.frames, self.folders, self.epochs,
+                self.batch_size, self.nproc, self.init, self.chain, self.run_name]
+
+
+@dataclass
+class _FollowPanel:
+    """The right column: the followed run's status, curves and log."""
+
+    status_md: gr.Markdown
+    curves: gr.Plot
+    log: gr.Textbox
+
+    @property
+    def outputs(self) -> list[Any]:
+        """The outputs of :func:`training_status` (and the first three of the other handlers)."""
+        return [self.status_md, self.log, self.curves]
+
+
+@dataclass
+class _RunsPanel:
+    """Below the columns: the run list and table, the checkpoints to use elsewhere, and the hidden parts."""
+
+    run: gr.Dropdown
+    resume: gr.Button
+    refresh: gr.Button
+    table: gr.Dataframe
+    checkpoint: gr.Dropdown
+    use: gr.Button
+    confirmation: gr.Markdown
+    timer: gr.Timer
+    acted_on: gr.Textbox
+
+
+def _first_note(launcher: TrainLauncher, config_set: str | None) -> str:
+    """The description of phase 1 of ``config_set`` shown when the page opens (a warning if it does not load)."""
+    try:
+        return describe_config(launcher, 1, config_set) if config_set else "no phase configs found"
+    except (ValueError, OSError) as exc:
+        return f"⚠ {exc}"
+
+
+def _start_form(launcher: TrainLauncher, sets: list[str], default_set: str | None) -> _StartForm:
+    with gr.Column(scale=1):
+        with gr.Row():
+            phase = gr.Radio(list(PHASE_CHOICES), value="1", label="Phase")
+            config_set = gr.Dropdown(sets, value=default_set, label="Config")
+        config_note = gr.Markdown(_first_note(launcher, default_set))
+        data_source = gr.Radio(list(DATA_SOURCES), value=SOURCE_CONFIG, label="Data")
+        with gr.Row(visible=False) as synthetic_row:
+            clips = gr.Number(DEFAULT_CLIPS, precision=0, label="Synthetic clips")
+            frames = gr.Number(DEFAULT_FRAMES, precision=0, label="Frames per clip")
+        folders = gr.Dropdown(launcher.datasets(), value=[], multiselect=True, allow_custom_value=True,
+                              label="Dataset folders (relative to the data root)", visible=False)
+        with gr.Row():
+            epochs = gr.Number(0, precision=0, label="Epochs (0: the config's)")
+            batch_size = gr.Number(0, precision=0, label="Batch size per process (0: the config's)")
+            nproc = gr.Number(1, precision=0, label="Processes (> 1: torchrun DDP)")
+        init = gr.Dropdown(launcher.checkpoints(), value=None, allow_custom_value=True,
+                           label="Init checkpoint (phases 2, 3: the previous phase's final.pt)")
+        chain = gr.Checkbox(value=False, label="Chain 1 → 2 → 3: start the next phase from final.pt when "
+                                               "one finishes")
+        run_name = gr.Textbox("", label="Run name (empty: automatic)", max_lines=1)
+        with gr.Row():
+            start = gr.Button("Start", variant="primary")
+            stop = gr.Button("Stop", variant="stop")
+    return _StartForm(phase=phase, config_set=config_set, config_note=config_note, data_source=data_source,
+                      synthetic_row=synthetic_row, clips=clips, frames=frames, folders=folders, epochs=epochs,
+                      batch_size=batch_size, nproc=nproc, init=init, chain=chain, run_name=run_name, start=start,
+                      stop=stop)
+
+
+def _follow_panel(launcher: TrainLauncher) -> _FollowPanel:
+    with gr.Column(scale=2):
+        status_md = gr.Markdown(_status_markdown(launcher.status()))
+        curves = gr.Plot(label="Loss and validation metrics")
+        log = gr.Textbox(label="Log (train.log)", lines=14, max_lines=14, autoscroll=True, interactive=False)
+    return _FollowPanel(status_md=status_md, curves=curves, log=log)
+
+
+def _runs_panel(launcher: TrainLauncher) -> _RunsPanel:
+    with gr.Row():
+        # Runs are found when asked for, not at start-up: the list is refreshed on page load and by Refresh,
+        # and an API client may name any run folder (the launcher checks it is one under the runs root).
+        run = gr.Dropdown([i.name for i in launcher.runs()], value=None, label="Run", scale=2,
+                          allow_custom_value=True)
+        resume = gr.Button("Resume", scale=1)
+        refresh = gr.Button("Refresh", scale=1)
+    table = gr.Dataframe(runs_table(launcher), headers=RUN_COLUMNS, interactive=False, label="Runs")
+    with gr.Row():
+        checkpoint = gr.Dropdown(launcher.checkpoints(), value=None, label="Checkpoint", scale=3)
+        use = gr.Button("Use in the other tabs", scale=1)
+    confirmation = gr.Markdown()
+    timer = gr.Timer(REFRESH_SECONDS, active=False)
+    # The run a start, stop or resume acted on, as plain text for API clients (the Run list is a choice).
+    acted_on = gr.Textbox(visible=False, label="run name")
+    return _RunsPanel(run=run, resume=resume, refresh=refresh, table=table, checkpoint=checkpoint, use=use,
+                      confirmation=confirmation, timer=timer, acted_on=acted_on)
+
+
+class _Handlers:
+    """Small adapters that bind the launcher and the cache to the handlers above; their default arguments make
+    the endpoints' inputs optional for API clients."""
+
+    def __init__(self, cache: ModelCache, launcher: TrainLauncher) -> None:
+        self.cache = cache
+        self.launcher = launcher
+
+    def on_start(self, phase: str, config_set: str, data_source: str, clips: float, frames: float,
+                 folders: list[str] | None = None, epochs: float = 0, batch_size: float = 0,
+                 nproc: float = 1, init: str | None = None, chain: bool = False, run_name: str = ""):
+        return start_training(self.launcher, phase, config_set, data_source, clips, frames, folders, epochs,
+                              batch_size, nproc, init, chain, run_name)
+
+    def on_status(self, run: str | None = None):
+        return training_status(self.launcher, run)
+
+    def on_stop(self):
+        return stop_training(self.launcher)
+
+    def on_resume(self, run: str | None, epochs: float = 0):
+        return resume_training(self.launcher, run, epochs)
+
+    def on_refresh(self, run: str | None, checkpoint: str | None, folders: list[str] | None):
+        return refresh_lists(self.launcher, run, checkpoint, folders)
+
+    def on_phase(self, phase: str, config_set: str):
+        return phase_changed(self.launcher, phase, config_set)
+
+    def on_use(self, key: str | None):
+        return use_checkpoint(self.cache, key)
+
+    def on_source(self, source: str):
+        return gr.update(visible=source == SOURCE_SYNTHETIC), gr.update(visible=source == SOURCE_FOLDERS)
+
+    def on_open(self):
+        status = self.launcher.status()
+        return (*_view(status), gr.Timer(active=status.active))
+
+    def on_page_load(self, run: str | None, checkpoint: str | None, folders: list[str] | None):
+        return (*self.on_refresh(run, checkpoint, folders), *self.on_open())
+
+
+def _wire(tab: gr.Tab, form: _StartForm, follow: _FollowPanel, runs: _RunsPanel, *, model_key: gr.State,
+          handlers: _Handlers) -> None:
+    """Connect the tab's events: the named endpoints, the timer that follows a running run, the lists."""
+    h = handlers
+    changed = [*follow.outputs, runs.table, runs.run, runs.acted_on]
+    form.start.click(h.on_start, form.request, changed, api_name="train_start") \
+        .success(lambda: gr.Timer(active=True), None, runs.timer, api_name=False)
+    runs.resume.click(h.on_resume, [runs.run, form.epochs], changed, api_name="train_resume") \
+        .success(lambda: gr.Timer(active=True), None, runs.timer, api_name=False)
+    form.stop.click(h.on_stop, None, changed, api_name="train_stop")
+    runs.run.select(h.on_status, [runs.run], follow.outputs, api_name=False)
+    runs.refresh.click(h.on_refresh, [runs.run, runs.checkpoint, form.folders],
+                       [runs.table, runs.run, runs.checkpoint, form.folders], api_name=False)
+    runs.refresh.click(h.on_status, [runs.run], follow.outputs, api_name="train_status")
+    runs.timer.tick(lambda: tick(h.launcher), None, [*follow.outputs, runs.timer, runs.table, runs.checkpoint],
+                    api_name=False)
+    form.phase.change(h.on_phase, [form.phase, form.config_set], [form.config_note, form.init], api_name=False)
+    form.config_set.change(h.on_phase, [form.phase, form.config_set], [form.config_note, form.init], api_name=False)
+    form.data_source.change(h.on_source, [form.data_source], [form.synthetic_row, form.folders], api_name=False)
+    runs.use.click(h.on_use, [runs.checkpoint], [model_key, runs.confirmation], api_name=False)
+    tab.select(h.on_open, None, [*follow.outputs, runs.timer], api_name=False)
+
+
 def build_train_tab(cache: ModelCache, model_key: gr.State, launcher: TrainLauncher):
     """The tab's layout and wiring (inside an open ``gr.Blocks``); ``model_key`` is the session's model.
     Returns (handler, inputs, outputs) that refresh the runs, the lists and the status, which the app runs
     when a page loads."""
     sets = _config_sets(launcher)
     default_set = DEFAULT_CONFIG_SET if DEFAULT_CONFIG_SET in sets else (sets[0] if sets else None)
-    try:
-        first_note = describe_config(launcher, 1, default_set) if default_set else "no phase configs found"
-    except (ValueError, OSError) as exc:
-        first_note = f"⚠ {exc}"
     with gr.Tab("Train") as tab:
         gr.Markdown("Train the three phases of the paper (1: image model; 2: video model from phase 1; 3: fine-tuning "
                     f"from phase 2). Runs go to `{launcher.runs_root}`, data is read from `{launcher.data_root}`; a "
                     "run keeps going in the background when the page closes.")
         with gr.Row():
-            with gr.Column(scale=1):
-                with gr.Row():
-                    phase = gr.Radio(list(PHASE_CHOICES), value="1", label="Phase")
-                    config_set = gr.Dropdown(sets, value=default_set, label="Config")
-                config_note = gr.Markdown(first_note)
-                data_source = gr.Radio(list(DATA_SOURCES), value=SOURCE_CONFIG, label="Data")
-                with gr.Row(visible=False) as synthetic_row:
-                    clips = gr.Number(DEFAULT_CLIPS, precision=0, label="Synthetic clips")
-                    frames = gr.Number(DEFAULT_FRAMES, precision=0, label="Frames per clip")
-                folders = gr.Dropdown(launcher.datasets(), value=[], multiselect=True, allow_custom_value=True,
-                                      label="Dataset folders (relative to the data root)", visible=False)
-                with gr.Row():
-                    epochs = gr.Number(0, precision=0, label="Epochs (0: the config's)")
-                    batch_size = gr.Number(0, precision=0, label="Batch size per process (0: the config's)")
-                    nproc = gr.Number(1, precision=0, label="Processes (> 1: torchrun DDP)")
-                init = gr.Dropdown(launcher.checkpoints(), value=None, allow_custom_value=True,
-                                   label="Init checkpoint (phases 2, 3: the previous phase's final.pt)")
-                chain = gr.Checkbox(value=False, label="Chain 1 → 2 → 3: start the next phase from final.pt when "
-                                                       "one finishes")
-                run_name = gr.Textbox("", label="Run name (empty: automatic)", max_lines=1)
-                with gr.Row():
-                    start = gr.Button("Start", variant="primary")
-                    stop = gr.Button("Stop", variant="stop")
-            with gr.Column(scale=2):
-                status_md = gr.Markdown(_status_markdown(launcher.status()))
-                curves = gr.Plot(label="Loss and validation metrics")
-                log = gr.Textbox(label="Log (train.log)", lines=14, max_lines=14, autoscroll=True, interactive=False)
-        with gr.Row():
-            # Runs are found when asked for, not at start-up: the list is refreshed on page load and by Refresh,
-            # and an API client may name any run folder (the launcher checks it is one under the runs root).
-            run = gr.Dropdown([i.name for i in launcher.runs()], value=None, label="Run", scale=2,
-                              allow_custom_value=True)
-            resume = gr.Button("Resume", scale=1)
-            refresh = gr.Button("Refresh", scale=1)
-        table = gr.Dataframe(runs_table(launcher), headers=RUN_COLUMNS, interactive=False, label="Runs")
-        with gr.Row():
-            checkpoint = gr.Dropdown(launcher.checkpoints(), value=None, label="Checkpoint", scale=3)
-            use = gr.Button("Use in the other tabs", scale=1)
-        confirmation = gr.Markdown()
-        timer = gr.Timer(REFRESH_SECONDS, active=False)
-        # The run a start, stop or resume acted on, as plain text for API clients (the Run list is a choice).
-        acted_on = gr.Textbox(visible=False, label="run name")
-
-    # Wiring: small adapters bind the launcher and the cache; their default arguments make the endpoints'
-    # inputs optional for API clients.
-    def on_start(phase: str, config_set: str, data_source: str, clips: float, frames: float,
-                 folders: list[str] | None = None, epochs: float = 0, batch_size: float = 0,
-                 nproc: float = 1, init: str | None = None, chain: bool = False, run_name: str = ""):
-        return start_training(launcher, phase, config_set, data_source, clips, frames, folders, epochs, batch_size,
-                              nproc, init, chain, run_name)
-
-    def on_status(run: str | None = None):
-        return training_status(launcher, run)
-
-    def on_stop():
-        return stop_training(launcher)
-
-    def on_resume(run: str | None, epochs: float = 0):
-        return resume_training(launcher, run, epochs)
-
-    def on_refresh(run: str | None, checkpoint: str | None, folders: list[str] | None):
-        return refresh_lists(launcher, run, checkpoint, folders)
-
-    def on_phase(phase: str, config_set: str):
-        return phase_changed(launcher, phase, config_set)
-
-    def on_use(key: str | None):
-        return use_checkpoint(cache, key)
-
-    def on_source(source: str):
-        return gr.update(visible=source == SOURCE_SYNTHETIC), gr.update(visible=source == SOURCE_FOLDERS)
-
-    def on_open():
-        status = launcher.status()
-        return (*_view(status), gr.Timer(active=status.active))
-
-    follow = [status_md, log, curves]
-    changed = [*follow, table, run, acted_on]
-    start.click(on_start, [phase, config_set, data_source, clips, frames, folders, epochs, batch_size, nproc, init,
-                           chain, run_name], changed, api_name="train_start") \
-        .success(lambda: gr.Timer(active=True), None, timer, api_name=False)
-    resume.click(on_resume, [run, epochs], changed, api_name="train_resume") \
-        .success(lambda: gr.Timer(active=True), None, timer, api_name=False)
-    stop.click(on_stop, None, changed, api_name="train_stop")
-    run.select(on_status, [run], follow, api_name=False)
-    refresh.click(on_refresh, [run, checkpoint, folders], [table, run, checkpoint, folders], api_name=False)
-    refresh.click(on_status, [run], follow, api_name="train_status")
-    timer.tick(lambda: tick(launcher), None, [*follow, timer, table, checkpoint], api_name=False)
-    phase.change(on_phase, [phase, config_set], [config_note, init], api_name=False)
-    config_set.change(on_phase, [phase, config_set], [config_note, init], api_name=False)
-    data_source.change(on_source, [data_source], [synthetic_row, folders], api_name=False)
-    use.click(on_use, [checkpoint], [model_key, confirmation], api_name=False)
-    tab.select(on_open, None, [*follow, timer], api_name=False)
-
-    def on_page_load(run: str | None, checkpoint: str | None, folders: list[str] | None):
-        return (*on_refresh(run, checkpoint, folders), *on_open())
-
-    return on_page_load, [run, checkpoint, folders], [table, run, checkpoint, folders, *follow, timer]
+            form = _start_form(launcher, sets, default_set)
+            follow = _follow_panel(launcher)
+        runs = _runs_panel(launcher)
+    handlers = _Handlers(cache, launcher)
+    _wire(tab, form, follow, runs, model_key=model_key, handlers=handlers)
+    return (handlers.on_page_load, [runs.run, runs.checkpoint, form.folders],
+            [runs.table, runs.run, runs.checkpoint, form.folders, *follow.outputs, runs.timer])
 
 
 __all__ = ["build_train_tab", "describe_config", "phase_changed", "refresh_lists", "resume_training", "runs_table",

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from int_model.checkpoint import CheckpointError, server_checkpoint
+from int_model.loading import ModelKey
 
 from ..data import batch_counts
 from ..phases import PhaseConfig, load_phase_config
@@ -138,7 +139,8 @@ class RunPlanner:
         config's own ``init`` (relative to the run folder) when that file exists; LaunchError when the phase
         needs one and there is none."""
         if request.init is not None and str(request.init).strip():
-            text = str(request.init).strip().removeprefix("checkpoint:")
+            text = str(request.init).strip()
+            text = ModelKey.parse(text).value if text.startswith("checkpoint:") else text
             try:
                 return server_checkpoint(text, self.checkpoint_roots)
             except CheckpointError as exc:

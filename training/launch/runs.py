@@ -20,6 +20,7 @@ from typing import Any
 import yaml
 
 from int_model.files import OutsideRootError, atomic_write, inside_root
+from int_model.loading import ModelKey
 
 from ..trainer import FINAL, LAST, METRICS_FILE
 from .follow import Metrics, read_metrics
@@ -221,5 +222,5 @@ def checkpoint_choices(runs_root: str | os.PathLike) -> list[tuple[str, str]]:
         for name, path in info.checkpoints.items():
             phase = f"phase {info.phase}" if info.phase else "phase ?"
             val = f", {info.val_summary}" if info.val_summary else ""
-            choices.append((f"{info.name}/{name} ({phase}, {info.state}, step {info.step}{val})", f"checkpoint:{path}"))
+            choices.append((f"{info.name}/{name} ({phase}, {info.state}, step {info.step}{val})", str(ModelKey.checkpoint(path))))
     return choices
