@@ -42,7 +42,7 @@ import cv2
 import numpy as np
 import torch
 
-from int_model import IntModel, build_model, demo_checkpoint, load_checkpoint
+from int_model import FrameTokens, IntModel, build_model, demo_checkpoint, load_checkpoint
 from int_model.attention import capture_attention
 from int_model.constants import SMPL_JOINT_NAMES, TOKEN_NAMES
 from int_model.crops import (
@@ -73,10 +73,11 @@ from viz.figures.temporal import (
     temporal_grid_figure,
     temporal_matrix_figure,
 )
-from viz.periodicity import period_from_attention, period_from_rotations, relative_rotation_vectors
-from viz.priors import fresh_model, joint_token_similarity, prior_angles, prior_mesh, render_prior
+from viz.periodicity import PeriodEstimate, period_from_attention, period_from_rotations, relative_rotation_vectors
+from viz.priors import PriorMesh, fresh_model, joint_token_similarity, prior_angles, prior_mesh, render_prior
 from viz.temporal import (
     MEAN,
+    JointAngleCurves,
     attention_peak_distance,
     joint_angle_curves,
     lag_profile,
@@ -237,8 +238,9 @@ def run_model(model: IntModel, crops: np.ndarray, *, shown_frame: int) -> ModelR
     """Image model and temporal transformer over one window of crops (T, S, S, 3) uint8."""
     device = next(model.parameters()).device
     x = normalise_crops(crops).to(device)
-    parts = [model.encode_frames(x[i: i + ENCODE_BATCH]) for i in range(0, len(x), ENCODE_BATCH)]
-    joints, shape, cam = (torch.cat([p[k] for p in parts])[None] for k in range(3))
+    tokens = FrameTokens.cat([model.encode_frames(x[i: i + ENCODE_BATCH]) for i in range(0, len(x), ENCODE_BATCH)])
+    tokens = tokens.sequences(1, len(x))
+    joints, shape, cam = tokens.joints, tokens.shape, tokens.cam
     image_out = model.decode(joints, shape, cam)
     temporal_pose = temporal_attention = None
     if model.temporal_transformer is not None and len(x) > 1:
@@ -293,34 +295,94 @@ class Report:
     png_backend: str | None = None
 
 
-def write_report(model: IntModel, window: ClipWindow, out_dir: Path, *, settings: ReportSettings,
-                 model_label: str, untrained: bool, compare: tuple[str, IntModel] | None = None,
-                 extra: dict[str, Any] | None = None) -> Report:
-    """Compute everything for one window and write every figure and ``analysis.json`` into ``out_dir``."""
-    out_dir.mkdir(parents=True, exist_ok=True)
-    timings: dict[str, float] = {}
-    clock = time.perf_counter()
+class _Stopwatch:
+    """Seconds taken by each step of a report (``analysis.json``'s ``timings_s``), logged as they pass."""
 
-    def lap(name: str) -> None:
-        nonlocal clock
+    def __init__(self) -> None:
+        self.timings: dict[str, float] = {}
+        self._clock = time.perf_counter()
+
+    def lap(self, name: str) -> None:
         now = time.perf_counter()
-        timings[name] = round(now - clock, 3)
-        clock = now
-        log.info("%s: %.1f s", name, timings[name])
+        self.timings[name] = round(now - self._clock, 3)
+        self._clock = now
+        log.info("%s: %.1f s", name, self.timings[name])
 
-    config = model.config
-    layout = att.TokenLayout.from_config(config)
-    token_index = layout.index(settings.token)
-    t = len(window.crops)
-    shown = t // 2 if settings.frame is None else settings.frame
-    if not 0 <= shown < t:
-        raise ValueError(f"--frame {settings.frame} is outside the window of {t} frames")
-    items: list[FigureFile] = []
 
-    def add(name: str, figure: Any, **kwargs: Any) -> None:
-        items.append(FigureFile(figure=figure, stem=out_dir / name, **kwargs))
+class _Outputs:
+    """The report's files: figures queued for one :func:`save_figures` call at the end (``add``), and ``files``,
+    every file written by name (the prior renders and meshes as they are made, the figures once saved)."""
 
-    # --- token priors --------------------------------------------------------------------------
+    def __init__(self, out_dir: Path) -> None:
+        self.out_dir = out_dir
+        self.items: list[FigureFile] = []
+        self.files: dict[str, dict[str, str]] = {}
+
+    def add(self, name: str, figure: Any, **kwargs: Any) -> None:
+        self.items.append(FigureFile(figure=figure, stem=self.out_dir / name, **kwargs))
+
+    def save(self, *, png_backend: str) -> str:
+        """Write the queued figures (HTML and PNG); returns the PNG backend used."""
+        backend = save_figures(self.items, png_backend=png_backend)
+        for item in self.items:
+            self.files[item.stem.name] = {k: str(v) for k, v in item.written.items()}
+        return backend
+
+
+@dataclass
+class _Priors:
+    """The token priors shown: their meshes by row label, and the joint-token similarity of the model."""
+
+    meshes: dict[str, PriorMesh]
+    similarity: np.ndarray
+
+
+@dataclass
+class _ShownFrame:
+    """The shown frame's image attention, which the attributions are drawn beside.
+
+    Attributes:
+        label: the frame's number in the input.
+        crop: (S, S, 3) uint8 crop.
+        joints_px: (24, 2) joints in crop pixels (image model).
+        rollout: (N, N) attention rollout through all blocks.
+        rollout_maps: (N, S, S) each token's rollout over the crop, in pixels.
+    """
+
+    label: int
+    crop: np.ndarray
+    joints_px: np.ndarray
+    rollout: np.ndarray
+    rollout_maps: np.ndarray
+
+
+@dataclass
+class _Temporal:
+    """What the temporal section found.
+
+    Attributes:
+        periods: per joint, the period estimates (``attention`` with a temporal transformer, ``rotation`` over
+            the window, ``rotation_whole_track``).
+        curves: rotation curves by model (``image-only``[, ``temporal``]).
+        analysis: the attention view, peak distances and strongest pairs (empty without a temporal transformer).
+    """
+
+    periods: dict[str, dict[str, Any]]
+    curves: dict[str, JointAngleCurves]
+    analysis: dict[str, Any]
+
+
+def _shown_frame_index(settings: ReportSettings, num_frames: int) -> int:
+    shown = num_frames // 2 if settings.frame is None else settings.frame
+    if not 0 <= shown < num_frames:
+        raise ValueError(f"--frame {settings.frame} is outside the window of {num_frames} frames")
+    return shown
+
+
+def _prior_figures(model: IntModel, outputs: _Outputs, *, model_label: str,
+                   compare: tuple[str, IntModel] | None) -> _Priors:
+    """Fresh and learned token priors (and ``compare``'s): renders, GLB meshes, 3D meshes, angles, similarity."""
+    out_dir = outputs.out_dir
     priors = {"fresh tokens": prior_mesh(fresh_model(model), keep_orientation=False),
               f"learned ({model_label})": prior_mesh(model, keep_orientation=False)}
     if compare is not None:
@@ -328,122 +390,143 @@ def write_report(model: IntModel, window: ClipWindow, out_dir: Path, *, settings
     renders = {label: render_prior(p) for label, p in priors.items()}
     montage = labelled_montage([[r.front, r.side] for r in renders.values()], row_labels=list(renders),
                                column_labels=["front", "side"])
-    files: dict[str, dict[str, str]] = {"prior_renders": {"png": str(save_image(out_dir / "prior_renders.png",
-                                                                                montage))}}
+    outputs.files["prior_renders"] = {"png": str(save_image(out_dir / "prior_renders.png", montage))}
     for index, (label, p) in enumerate(priors.items()):
         name = ["fresh", "learned", "compare"][index]
-        files[f"prior_{name}"] = {"glb": str(export_mesh(out_dir / f"prior_{name}.glb", p.vertices, p.faces))}
-    add("prior_meshes", prior_mesh_figure({label: (p.vertices, p.faces) for label, p in priors.items()}))
-    add("prior_angles", prior_angles_figure({label: p.joint_angles_deg for label, p in priors.items()}))
+        outputs.files[f"prior_{name}"] = {"glb": str(export_mesh(out_dir / f"prior_{name}.glb", p.vertices,
+                                                                 p.faces))}
+    outputs.add("prior_meshes", prior_mesh_figure({label: (p.vertices, p.faces) for label, p in priors.items()}))
+    outputs.add("prior_angles", prior_angles_figure({label: p.joint_angles_deg for label, p in priors.items()}))
     similarity = joint_token_similarity(model)
-    add("token_similarity", similarity_figure(similarity, title=f"Joint-token cosine similarity ({model_label})"))
-    lap("priors")
+    outputs.add("token_similarity",
+                similarity_figure(similarity, title=f"Joint-token cosine similarity ({model_label})"))
+    return _Priors(meshes=priors, similarity=similarity)
 
-    # --- model over the window -----------------------------------------------------------------
-    run = run_model(model, window.crops, shown_frame=shown)
-    lap("model")
 
-    # --- image attention -----------------------------------------------------------------------
-    size = config.img_size
+def _spatial_views(spatial_attention: np.ndarray, *, depth: int,
+                   settings: ReportSettings) -> dict[str, tuple[np.ndarray, str]]:
+    """The image attention views drawn, by file name suffix: (N, N) matrix and title words."""
+    layer = range(depth)[settings.layer]
+    return {
+        f"layer{layer}_head{settings.head}": (
+            att.spatial_view(spatial_attention, layer=layer, head=settings.head),
+            f"block {layer}, head {settings.head}"),
+        f"layer{layer}_mean": (att.spatial_view(spatial_attention, layer=layer, head=att.MEAN),
+                               f"block {layer}, mean of heads"),
+        "rollout": (att.attention_rollout(spatial_attention), "attention rollout through all blocks"),
+    }
+
+
+def _image_attention_figures(run: ModelRun, window: ClipWindow, outputs: _Outputs, *, model: IntModel,
+                             settings: ReportSettings, layout: att.TokenLayout, shown: int) -> _ShownFrame:
+    """Per view: every token's attention over the shown crop, and ``settings.token``'s in the full frame."""
+    size = model.config.img_size
     crop = window.crops[shown]
     frame = window.frames[shown]
     transform = window.transforms[shown]
+    token_index = layout.index(settings.token)
     joints_px = normalised_to_crop_pixels(run.joints2d, size=size)
-    layer = range(config.depth)[settings.layer]
-    views = {
-        f"layer{layer}_head{settings.head}": att.spatial_view(run.spatial_attention, layer=layer, head=settings.head),
-        f"layer{layer}_mean": att.spatial_view(run.spatial_attention, layer=layer, head=att.MEAN),
-        "rollout": att.attention_rollout(run.spatial_attention),
-    }
-    view_titles = {
-        f"layer{layer}_head{settings.head}": f"block {layer}, head {settings.head}",
-        f"layer{layer}_mean": f"block {layer}, mean of heads",
-        "rollout": "attention rollout through all blocks",
-    }
+    views = _spatial_views(run.spatial_attention, depth=model.config.depth, settings=settings)
     frame_label = int(window.frame_numbers[shown])
     pixel_maps: dict[str, np.ndarray] = {}
-    for name, matrix in views.items():
+    for name, (matrix, view_title) in views.items():
         grids = att.token_patch_maps(matrix, layout=layout)
         maps = np.stack([att.upsample_map(g, size=size) for g in grids])
         pixel_maps[name] = maps
-        add(f"attention_tokens_{name}",
-            token_grid_figure(crop, maps, joints_px=joints_px, names=layout.names,
-                              title=f"Image attention per token, {view_titles[name]} (frame {frame_label})"))
+        outputs.add(f"attention_tokens_{name}",
+                    token_grid_figure(crop, maps, joints_px=joints_px, names=layout.names,
+                                      title=f"Image attention per token, {view_title} (frame {frame_label})"))
         heat = att.map_to_frame(att.normalise_map(maps[token_index]), transform=transform,
                                 frame_size=frame.shape[:2])
         point = (transform.to_image(run.joints2d[token_index]) if token_index < layout.num_joints
                  else None)
-        add(f"attention_frame_{name}",
-            frame_attention_figure(frame, heat, transform=transform, point=point,
-                                   title=f"{settings.token}: {view_titles[name]}, in frame {frame_label}"))
-    lap("image attention")
+        outputs.add(f"attention_frame_{name}",
+                    frame_attention_figure(frame, heat, transform=transform, point=point,
+                                           title=f"{settings.token}: {view_title}, in frame {frame_label}"))
+    return _ShownFrame(label=frame_label, crop=crop, joints_px=joints_px, rollout=views["rollout"][0],
+                       rollout_maps=pixel_maps["rollout"])
 
-    # --- attributions --------------------------------------------------------------------------
-    crop_tensor = normalise_crops(crop[None])[0]
+
+def _attribution_figures(model: IntModel, shown: _ShownFrame, outputs: _Outputs, *, settings: ReportSettings,
+                         layout: att.TokenLayout) -> list[dict[str, Any]]:
+    """Integrated gradients of ``settings.token``'s angle (a joint's only), beta 0 and the camera scale, each
+    beside its token's rollout attention; returns the numbers of each."""
+    token_index = layout.index(settings.token)
+    crop_tensor = normalise_crops(shown.crop[None])[0]
     targets = [AttributionTarget("joint_angle", index=token_index)] if token_index < layout.num_joints else []
     targets += [AttributionTarget("shape", index=0), AttributionTarget("camera", index=0)]
-    attribution_numbers = []
-    rollout_grids = att.token_patch_maps(views["rollout"], layout=layout)
+    numbers = []
+    rollout_grids = att.token_patch_maps(shown.rollout, layout=layout)
     for target in targets:
         result = attribute(model, crop_tensor, target=target, n_steps=settings.attribution_steps)
         agreement = map_agreement(rollout_grids[target.token],
                                   pool_to_grid(result.magnitude, grid_size=layout.grid_size))
         name = {"joint_angle": f"angle_{settings.token}", "shape": "shape_beta0", "camera": "camera_scale"}[target.kind]
-        joint = joints_px[target.token] if target.token < layout.num_joints else None
-        add(f"attribution_{name}",
-            attribution_figure(crop, attention_map=pixel_maps["rollout"][target.token], attribution=result,
-                               joint_px=joint,
-                               title=f"{target.label} = {result.value:.3g} (frame {frame_label}); attention: "
-                                       f"rollout of token '{TOKEN_NAMES[target.token]}'"))
-        attribution_numbers.append(dict(target=target.label, token=TOKEN_NAMES[target.token], value=result.value,
-                                        baseline_value=result.baseline_value, delta=result.delta,
-                                        method=result.method, n_steps=settings.attribution_steps,
-                                        attention_agreement=agreement))
-    lap("attributions")
+        joint = shown.joints_px[target.token] if target.token < layout.num_joints else None
+        outputs.add(f"attribution_{name}",
+                    attribution_figure(shown.crop, attention_map=shown.rollout_maps[target.token],
+                                       attribution=result, joint_px=joint,
+                                       title=f"{target.label} = {result.value:.3g} (frame {shown.label}); "
+                                             f"attention: rollout of token '{TOKEN_NAMES[target.token]}'"))
+        numbers.append(dict(target=target.label, token=TOKEN_NAMES[target.token], value=result.value,
+                            baseline_value=result.baseline_value, delta=result.delta, method=result.method,
+                            n_steps=settings.attribution_steps, attention_agreement=agreement))
+    return numbers
 
-    # --- temporal attention and periods ----------------------------------------------------------
+
+def _temporal_attention_figures(run: ModelRun, window: ClipWindow, outputs: _Outputs, *, settings: ReportSettings,
+                                layout: att.TokenLayout) -> tuple[list[PeriodEstimate], dict[str, Any]]:
+    """The temporal transformer's attention: all joints, ``settings.token``'s joint, the strongest pairs, lag
+    profiles. Returns each joint's period from its attention and the numbers for ``analysis.json``."""
     joint_names = list(SMPL_JOINT_NAMES)
-    rotvecs_window = None
+    token_index = layout.index(settings.token)
+    matrices = select_temporal(run.temporal_attention, layer=settings.temporal_layer, head=settings.temporal_head)
+    pairs = [strongest_pairs(m, count=settings.num_pairs) for m in matrices]
+    thumbs = thumbnails(window.crops)
+    hover = {int(n): thumbs[i] for i, n in enumerate(window.frame_numbers)}
+    depth = run.temporal_attention.shape[0]
+    shown_layer = (settings.temporal_layer if settings.temporal_layer == MEAN
+                   else range(depth)[int(settings.temporal_layer)])
+    view = f"temporal block {shown_layer}, head {settings.temporal_head}"
+    outputs.add("temporal_joints", temporal_grid_figure(matrices, pairs=pairs, frame_numbers=window.frame_numbers,
+                                                        title=f"Temporal attention per joint ({view})"),
+                hover_frames=hover)
+    joint = token_index if token_index < layout.num_joints else 0
+    outputs.add(f"temporal_{joint_names[joint]}",
+                temporal_matrix_figure(matrices[joint], pairs=pairs[joint], frame_numbers=window.frame_numbers,
+                                       title=f"Temporal attention of {joint_names[joint]} ({view})"),
+                hover_frames=hover)
+    pair_joints = [j for j in DEFAULT_PAIR_JOINTS if j in joint_names]
+    outputs.add("temporal_pairs", frame_pairs_figure(thumbs, {j: pairs[joint_names.index(j)] for j in pair_joints},
+                                                     frame_numbers=window.frame_numbers))
+    from_attention = [period_from_attention(m) for m in matrices]
+    profiles = np.stack([lag_profile(m) for m in matrices])
+    outputs.add("lag_profiles", lag_profile_figure(profiles, periods=[e.period for e in from_attention]))
+    analysis = {
+        "view": {"layer": settings.temporal_layer, "head": settings.temporal_head},
+        "attention_peak_distance": {name: attention_peak_distance(matrices[j]) for j, name in enumerate(joint_names)},
+        "strongest_pairs": {name: [p.to_dict() for p in pairs[j]] for j, name in enumerate(joint_names)},
+    }
+    return from_attention, analysis
+
+
+def _temporal_figures(run: ModelRun, window: ClipWindow, outputs: _Outputs, *, settings: ReportSettings,
+                      layout: att.TokenLayout) -> _Temporal:
+    """Temporal attention (with a temporal transformer), periods per joint, rotation curves and jitter."""
+    joint_names = list(SMPL_JOINT_NAMES)
     periods: dict[str, dict[str, Any]] = {name: {} for name in joint_names}
-    analysis_temporal: dict[str, Any] = {}
-    curves = {"image-only": joint_angle_curves(run.image_pose)}
     if run.temporal_attention is not None:
-        matrices = select_temporal(run.temporal_attention, layer=settings.temporal_layer, head=settings.temporal_head)
-        pairs = [strongest_pairs(m, count=settings.num_pairs) for m in matrices]
-        thumbs = thumbnails(window.crops)
-        hover = {int(n): thumbs[i] for i, n in enumerate(window.frame_numbers)}
-        depth = run.temporal_attention.shape[0]
-        shown_layer = (settings.temporal_layer if settings.temporal_layer == MEAN
-                       else range(depth)[int(settings.temporal_layer)])
-        view = f"temporal block {shown_layer}, head {settings.temporal_head}"
-        add("temporal_joints", temporal_grid_figure(matrices, pairs=pairs, frame_numbers=window.frame_numbers,
-                                                    title=f"Temporal attention per joint ({view})"),
-            hover_frames=hover)
-        joint = token_index if token_index < layout.num_joints else 0
-        add(f"temporal_{joint_names[joint]}",
-            temporal_matrix_figure(matrices[joint], pairs=pairs[joint], frame_numbers=window.frame_numbers,
-                                   title=f"Temporal attention of {joint_names[joint]} ({view})"),
-            hover_frames=hover)
-        pair_joints = [j for j in DEFAULT_PAIR_JOINTS if j in joint_names]
-        add("temporal_pairs", frame_pairs_figure(thumbs, {j: pairs[joint_names.index(j)] for j in pair_joints},
-                                                 frame_numbers=window.frame_numbers))
-        from_attention = [period_from_attention(m) for m in matrices]
-        profiles = np.stack([lag_profile(m) for m in matrices])
-        add("lag_profiles", lag_profile_figure(profiles, periods=[e.period for e in from_attention]))
-        curves = {"image-only": joint_angle_curves(run.image_pose)}
-        curves["temporal"] = joint_angle_curves(run.temporal_pose)
-        curves["image-only"] = joint_angle_curves(run.image_pose, like=curves["temporal"])
+        from_attention, analysis = _temporal_attention_figures(run, window, outputs, settings=settings,
+                                                               layout=layout)
+        temporal = joint_angle_curves(run.temporal_pose)
+        # The image-only curves in the temporal ones' terms, so that the two compare.
+        curves = {"image-only": joint_angle_curves(run.image_pose, like=temporal), "temporal": temporal}
         rotvecs_window = relative_rotation_vectors(run.temporal_pose)
         for j, name in enumerate(joint_names):
             periods[name]["attention"] = from_attention[j].to_dict()
-        analysis_temporal = {
-            "view": {"layer": settings.temporal_layer, "head": settings.temporal_head},
-            "attention_peak_distance": {name: attention_peak_distance(matrices[j])
-                                        for j, name in enumerate(joint_names)},
-            "strongest_pairs": {name: [p.to_dict() for p in pairs[j]] for j, name in enumerate(joint_names)},
-        }
     else:
-        from_attention = None
+        from_attention, analysis = None, {}
+        curves = {"image-only": joint_angle_curves(run.image_pose)}
         rotvecs_window = relative_rotation_vectors(run.image_pose)
     from_rotation = [period_from_rotations(rotvecs_window[:, j]) for j in range(len(joint_names))]
     track_rotvecs = relative_rotation_vectors(window.track_pose)
@@ -452,48 +535,81 @@ def write_report(model: IntModel, window: ClipWindow, out_dir: Path, *, settings
         periods[name]["rotation"] = from_rotation[j].to_dict()
         periods[name]["rotation_whole_track"] = from_track[j].to_dict()
     if from_attention is not None:
-        add("periods", periodicity_figure(from_attention, from_rotation, known_period=settings.known_period,
-                                          title=f"Dominant period per joint, frames {window.frame_numbers[0]}-"
-                                                  f"{window.frame_numbers[-1]}"))
+        outputs.add("periods", periodicity_figure(from_attention, from_rotation, known_period=settings.known_period,
+                                                  title=f"Dominant period per joint, frames "
+                                                        f"{window.frame_numbers[0]}-{window.frame_numbers[-1]}"))
     curve_joints = [joint_names.index(j) for j in DEFAULT_CURVE_JOINTS]
-    add("rotation_curves", rotation_curves_figure(curves, joints=curve_joints, frame_numbers=window.frame_numbers))
-    add("jitter", jitter_figure(curves))
-    lap("temporal")
+    outputs.add("rotation_curves", rotation_curves_figure(curves, joints=curve_joints,
+                                                          frame_numbers=window.frame_numbers))
+    outputs.add("jitter", jitter_figure(curves))
+    return _Temporal(periods=periods, curves=curves, analysis=analysis)
 
-    backend = save_figures(items, png_backend=settings.png_backend)
-    for item in items:
-        files[item.stem.name] = {k: str(v) for k, v in item.written.items()}
-    lap("writing figures")
 
-    analysis = {
+def _analysis(model: IntModel, window: ClipWindow, *, settings: ReportSettings, model_label: str, untrained: bool,
+              extra: dict[str, Any] | None, shown: _ShownFrame, priors: _Priors, temporal: _Temporal,
+              attributions: list[dict[str, Any]], png_backend: str, files: dict[str, dict[str, str]],
+              timings: dict[str, float]) -> dict[str, Any]:
+    """The contents of ``analysis.json``: the settings, the numbers of every section and the files."""
+    joint_names = list(SMPL_JOINT_NAMES)
+    return {
         **(extra or {}),
         "model": model_label,
-        "variant": config.variant,
+        "variant": model.config.variant,
         "untrained": untrained,
         "body_model": model.body_model.description,
         "track": window.track_id,
         "frames": [int(window.frame_numbers[0]), int(window.frame_numbers[-1])],
-        "num_frames": t,
+        "num_frames": len(window.crops),
         "track_frames": int(len(window.track_pose)),
         "fps": window.fps,
-        "shown_frame": frame_label,
+        "shown_frame": shown.label,
         "token": settings.token,
         "known_period_frames": settings.known_period,
         "settings": asdict(settings),
-        "periods": periods,
-        **analysis_temporal,
-        "prior_angles_deg": {label: prior_angles(p) for label, p in priors.items()},
-        "prior_betas": {label: p.betas.tolist() for label, p in priors.items()},
-        "token_similarity": similarity.round(4).tolist(),
+        "periods": temporal.periods,
+        **temporal.analysis,
+        "prior_angles_deg": {label: prior_angles(p) for label, p in priors.meshes.items()},
+        "prior_betas": {label: p.betas.tolist() for label, p in priors.meshes.items()},
+        "token_similarity": priors.similarity.round(4).tolist(),
         "jitter_deg_per_frame2": {label: dict(zip(joint_names, c.mean_abs_acceleration.round(4).tolist()))
-                                  for label, c in curves.items()},
-        "attributions": attribution_numbers,
-        "png_backend": backend,
+                                  for label, c in temporal.curves.items()},
+        "attributions": attributions,
+        "png_backend": png_backend,
         "files": files,
         "timings_s": timings,
     }
+
+
+def write_report(model: IntModel, window: ClipWindow, out_dir: Path, *, settings: ReportSettings,
+                 model_label: str, untrained: bool, compare: tuple[str, IntModel] | None = None,
+                 extra: dict[str, Any] | None = None) -> Report:
+    """Compute everything for one window and write every figure and ``analysis.json`` into ``out_dir``."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    watch = _Stopwatch()
+    layout = att.TokenLayout.from_config(model.config)
+    layout.index(settings.token)  # an unknown token fails before any work
+    shown_index = _shown_frame_index(settings, len(window.crops))
+    outputs = _Outputs(out_dir)
+
+    priors = _prior_figures(model, outputs, model_label=model_label, compare=compare)
+    watch.lap("priors")
+    run = run_model(model, window.crops, shown_frame=shown_index)
+    watch.lap("model")
+    shown = _image_attention_figures(run, window, outputs, model=model, settings=settings, layout=layout,
+                                     shown=shown_index)
+    watch.lap("image attention")
+    attributions = _attribution_figures(model, shown, outputs, settings=settings, layout=layout)
+    watch.lap("attributions")
+    temporal = _temporal_figures(run, window, outputs, settings=settings, layout=layout)
+    watch.lap("temporal")
+    backend = outputs.save(png_backend=settings.png_backend)
+    watch.lap("writing figures")
+
+    analysis = _analysis(model, window, settings=settings, model_label=model_label, untrained=untrained,
+                         extra=extra, shown=shown, priors=priors, temporal=temporal, attributions=attributions,
+                         png_backend=backend, files=outputs.files, timings=watch.timings)
     (out_dir / ANALYSIS_FILE).write_text(json.dumps(_jsonable(analysis), indent=2))
-    return Report(analysis=analysis, files=files, png_backend=backend)
+    return Report(analysis=analysis, files=outputs.files, png_backend=backend)
 
 
 def _jsonable(value: Any) -> Any:
