@@ -172,10 +172,6 @@ class RunOutcome:
     passes: dict[str, float] = field(default_factory=dict)
 
 
-class PipelineError(RuntimeError):
-    """A failure inside the run after the input was accepted; partial results were written."""
-
-
 # ----------------------------------------------------------------------------------------------
 # Small machinery: stage timers and a producer thread that can be stopped
 # ----------------------------------------------------------------------------------------------

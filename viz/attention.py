@@ -101,10 +101,6 @@ class TokenLayout:
         return self.num_joints + 2
 
     @property
-    def cls_index(self) -> int:
-        return self.num_joints + 2
-
-    @property
     def patch_start(self) -> int:
         """Index of the first patch token (27 for 24 joints)."""
         return self.num_joints + 3

@@ -89,27 +89,6 @@ def _frame_indices(num_frames: int, count: int) -> list[int]:
     return sorted(set(np.linspace(0, num_frames - 1, min(count, num_frames)).round().astype(int).tolist()))
 
 
-def clip_sheet(clips: Sequence[RenderedClip], *, frames_per_clip: int = 6, scale: int = 1) -> np.ndarray:
-    """One row per rendered clip (in memory, with occluder outlines): (H, W, 3) uint8 RGB."""
-    rows = []
-    for clip in clips:
-        num_frames = clip.frames.shape[0]
-        caption = ", ".join(f"{p.motion} {p.period:.1f}f" if np.isfinite(p.period) else p.motion for p in clip.people)
-        row = []
-        for k, t in enumerate(_frame_indices(num_frames, frames_per_clip)):
-            row.append(draw_frame(
-                clip.frames[t],
-                joints2d=np.stack([p.joints2d[t] for p in clip.people]),
-                visible=np.stack([p.visible[t] for p in clip.people]),
-                bbox=np.stack([p.bbox[t] for p in clip.people]),
-                occluder_coverage=clip.occluder_coverage[t],
-                text=f"t={t} {caption}" if k == 0 else f"t={t}",
-                scale=scale,
-            ))
-        rows.append(row)
-    return _grid(rows)
-
-
 def dataset_sheet(root: str | os.PathLike, *, num_clips: int = 6, frames_per_clip: int = 6,
                   crop_size: int = 128) -> np.ndarray:
     """Rows of the first generated tracks (full frames with labels) followed by a row of training crops with
