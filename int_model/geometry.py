@@ -1,10 +1,14 @@
-"""Rotations and cameras: 6D <-> rotation matrix <-> axis-angle, and weak-perspective projection.
+"""Rotations and cameras: 6D <-> rotation matrix <-> axis-angle, weak-perspective projection, and the numpy
+rotation maths of the analyses (a clip's mean rotation per joint, rotations relative to it).
 
-All functions are batched over leading dimensions and differentiable where it matters.
+The torch functions are batched over leading dimensions and differentiable where it matters. The numpy ones
+work on whole clips in float64 through scipy's :class:`~scipy.spatial.transform.Rotation`. The anatomical
+joint angles and their ranges are in :mod:`int_model.joint_ranges`.
 """
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
@@ -107,3 +111,53 @@ def weak_perspective_project(points: torch.Tensor, cam: torch.Tensor) -> torch.T
     """
     scale, trans = cam[..., None, :1], cam[..., None, 1:]
     return scale * (points[..., :2] + trans)
+
+
+# ----------------------------------------------------------------------------------------------
+# numpy: clips of poses
+# ----------------------------------------------------------------------------------------------
+def pose_rotmats(pose: np.ndarray) -> np.ndarray:
+    """(T, 3J) or (T, J, 3) axis-angle, or (T, J, 3, 3) rotation matrices -> (T, J, 3, 3) float64."""
+    from scipy.spatial.transform import Rotation
+
+    p = np.asarray(pose, dtype=np.float64)
+    if p.ndim == 4 and p.shape[-2:] == (3, 3):
+        return p
+    if p.ndim == 2:
+        if p.shape[1] % 3:
+            raise ValueError(f"flat pose must have 3 * J columns, got {p.shape}")
+        p = p.reshape(p.shape[0], -1, 3)
+    if p.ndim != 3 or p.shape[-1] != 3:
+        raise ValueError(f"pose must be (T, 3J), (T, J, 3) or (T, J, 3, 3), got {np.shape(pose)}")
+    return Rotation.from_rotvec(p.reshape(-1, 3)).as_matrix().reshape(*p.shape, 3)
+
+
+def mean_rotations(pose: np.ndarray) -> np.ndarray:
+    """Each joint's chordal mean rotation over a clip (the rotation nearest the arithmetic mean of its
+    matrices): pose as in :func:`pose_rotmats` -> (J, 3, 3)."""
+    from scipy.spatial.transform import Rotation
+
+    rot = pose_rotmats(pose)
+    return np.stack([Rotation.from_matrix(rot[:, j]).mean().as_matrix() for j in range(rot.shape[1])])
+
+
+def relative_rotation_vectors(pose: np.ndarray, *, reference: np.ndarray | None = None) -> np.ndarray:
+    """Each joint's rotation relative to a reference rotation (default its mean over the clip), as rotation
+    vectors.
+
+    Args:
+        pose: (T, 24 * 3) or (T, J, 3) axis-angle (SMPL theta), or (T, J, 3, 3) rotation matrices. Not modified.
+        reference: (J, 3, 3) reference rotations; None for :func:`mean_rotations` of ``pose``.
+
+    Returns:
+        (T, J, 3) radians: ``log(R_ref_j^T R_j(t))``; small and continuous for a joint moving about a pose,
+        free of the axis-angle wrap at pi.
+    """
+    from scipy.spatial.transform import Rotation
+
+    rot = pose_rotmats(pose)
+    mean = mean_rotations(rot) if reference is None else np.asarray(reference, dtype=np.float64)
+    if mean.shape != (rot.shape[1], 3, 3):
+        raise ValueError(f"reference must be ({rot.shape[1]}, 3, 3), got {mean.shape}")
+    relative = np.einsum("jba,tjbc->tjac", mean, rot)
+    return Rotation.from_matrix(relative.reshape(-1, 3, 3)).as_rotvec().reshape(*relative.shape[:-2], 3)

@@ -1,6 +1,6 @@
 """What the Image attention and Temporal attention tabs share: the clip's pipeline results (the session's last
 reconstruction, or a fresh pipeline run when the endpoint is given another clip) and the model re-run with
-attention captured over one track's window (``viz.report``'s ``read_window`` and ``run_model``), cached so
+attention captured over one track's window (:mod:`analysis.capture`), cached so
 that choosing another layer, head or joint does not run the network again."""
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from pipeline.detection import DEFAULT_DETECTOR, detectors_to_try
 from pipeline.results import RESULTS_FILE_NAME, PipelineResults, load_results
 from pipeline.run import RunSettings, run_pipeline
 from pipeline.media import MediaLimits, open_media
-from viz.report import ClipWindow, ModelRun, ReportSettings, read_window, run_model
+from analysis.capture import ClipWindow, ModelRun, read_window, run_model
 
 from .common import ModelCache, UserError
 
@@ -119,8 +119,7 @@ class AnalysisCache:
                 self._items.move_to_end(key)
                 return self._items[key]
         model, _ = cache.get(model_key)
-        settings = ReportSettings(track=track, start=start, window=length)
-        window = read_window(results, settings=settings, crop_size=model.config.img_size)
+        window = read_window(results, crop_size=model.config.img_size, track=track, start=start, length=length)
         analysis = Analysis(run_dir=run_dir, results=results, window=window,
                             run=run_model(model, window.crops, shown_frame=min(shown, len(window.crops) - 1)))
         with self._lock:

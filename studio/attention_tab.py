@@ -3,21 +3,20 @@
 For a frame and track of the clip, a token (by joint name, or shape / camera), a spatial block and a head (or
 the head mean, or attention rollout): the token's heat map over the crop and over the full frame, the grid of
 all 26 tokens' maps, and captum's integrated-gradients attribution of the token's output beside its rollout
-attention. Computed by ``viz.attention`` / ``viz.attribution``, drawn by ``viz.figures``.
+attention. Computed by ``analysis.views``, drawn by ``viz.figures``.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-import cv2
 import gradio as gr
 import numpy as np
 
 from int_model.constants import TOKEN_NAMES
-from int_model.crops import normalise_crops, normalised_to_crop_pixels
-from viz import attention as att
-from viz.attribution import AttributionTarget, attribute, map_agreement, pool_to_grid
+from analysis import attention as att
+from analysis.views import ATTRIBUTION_STEPS, attribution_view, image_attention_view, token_target
+from viz.heatmap import marked_heatmap
 from viz.figures.attention import attribution_figure, frame_attention_figure, token_grid_figure
 
 from .analysis import AnalysisCache, clip_results, parse_track, track_update
@@ -25,7 +24,6 @@ from .common import HEAVY_WORK, SESSIONS_AT_ONCE, ModelCache, UserError, handler
 
 HEAD_CHOICES = (att.MEAN, att.ROLLOUT)
 DEFAULT_TOKEN = "left_knee"
-ATTRIBUTION_STEPS = 16
 #: The crop heat map is shown at this side (crops are 128 px for the small model: too small to read).
 CROP_DISPLAY_PX = 384
 
@@ -51,12 +49,6 @@ def _head(value: Any, heads: int) -> int | str:
     if not 0 <= head < heads:
         raise UserError(f"head {head} does not exist: this model has heads 0..{heads - 1}")
     return head
-
-
-def _target(token_index: int, num_joints: int) -> AttributionTarget:
-    if token_index < num_joints:
-        return AttributionTarget("joint_angle", index=token_index)
-    return AttributionTarget("shape", index=0) if token_index == num_joints else AttributionTarget("camera", index=0)
 
 
 def frame_row(results: Any, track: int, frame: Any) -> int:
@@ -89,43 +81,30 @@ def image_attention(cache: ModelCache, windows: AnalysisCache, media: Any, run_d
     analysis = windows.get(cache, results, run_path, model_key, track=track_id, start=row, length=1)
     window, run = analysis.window, analysis.run
     frame_number = int(window.frame_numbers[0])
-    crop, full, transform = window.crops[0], window.frames[0], window.transforms[0]
-    size = config.img_size
-
-    matrix = att.spatial_view(run.spatial_attention, layer=layer_index, head=head_choice)
-    maps = np.stack([att.upsample_map(g, size=size) for g in att.token_patch_maps(matrix, layout=layout)])
-    joints_px = normalised_to_crop_pixels(run.joints2d, size=size)
-    view = ("attention rollout through block " + str(layer_index) if head_choice == att.ROLLOUT
-            else f"block {layer_index}, {'mean of heads' if head_choice == att.MEAN else f'head {head_choice}'}")
-    crop_heat = att.heatmap_overlay(crop, att.normalise_map(maps[token_index]))
-    if token_index < layout.num_joints:  # mark where the model puts the joint
-        x, y = np.round(joints_px[token_index]).astype(int)
-        cv2.circle(crop_heat, (int(x), int(y)), max(2, size // 64), (0, 255, 255), -1, lineType=cv2.LINE_AA)
-    crop_heat = cv2.resize(crop_heat, (CROP_DISPLAY_PX, CROP_DISPLAY_PX), interpolation=cv2.INTER_LINEAR)
-    heat = att.map_to_frame(att.normalise_map(maps[token_index]), transform=transform, frame_size=full.shape[:2])
-    point = transform.to_image(run.joints2d[token_index]) if token_index < layout.num_joints else None
-    frame_fig = frame_attention_figure(full, heat, transform=transform, point=point,
-                                       title=f"{token}: {view}, frame {frame_number}")
-    grid_fig = token_grid_figure(crop, maps, joints_px=joints_px, names=layout.names,
-                                 title=f"Every token's attention, {view} (frame {frame_number})")
-    lines = [f"**Track {track_id}, frame {frame_number}** · token `{token}` · {view}"]
+    view = image_attention_view(run, window, layout=layout, token=token_index, layer=layer_index, head=head_choice)
+    crop_heat = marked_heatmap(view.crop, view.maps[token_index], display_px=CROP_DISPLAY_PX,
+                               point=view.joints_px[token_index] if token_index < layout.num_joints else None)
+    frame_fig = frame_attention_figure(view.frame, view.token_heat, transform=view.transform, point=view.token_point,
+                                       title=f"{token}: {view.title}, frame {frame_number}")
+    grid_fig = token_grid_figure(view.crop, view.maps, joints_px=view.joints_px, names=layout.names,
+                                 title=f"Every token's attention, {view.title} (frame {frame_number})")
+    lines = [f"**Track {track_id}, frame {frame_number}** · token `{token}` · {view.title}"]
     attribution_fig = None
     if attribution:
         if progress is not None:
             progress(0.6, desc="captum integrated gradients")
-        target = _target(token_index, layout.num_joints)
-        result = attribute(model, normalise_crops(crop[None])[0], target=target, n_steps=ATTRIBUTION_STEPS)
-        rollout = att.token_patch_maps(att.attention_rollout(run.spatial_attention), layout=layout)
-        agreement = map_agreement(rollout[target.token], pool_to_grid(result.magnitude, grid_size=layout.grid_size))
-        rollout_px = att.upsample_map(rollout[target.token], size=size)
+        target = token_target(token_index, layout.num_joints)
+        found = attribution_view(model, view.crop, run.spatial_attention, target=target, layout=layout,
+                                 steps=ATTRIBUTION_STEPS)
+        result = found.result
         attribution_fig = attribution_figure(
-            crop, attention_map=rollout_px, attribution=result,
-            joint_px=joints_px[target.token] if target.token < layout.num_joints else None,
+            view.crop, attention_map=found.rollout_px, attribution=result,
+            joint_px=view.joints_px[target.token] if target.token < layout.num_joints else None,
             title=f"{target.label} = {result.value:.3g}; attention: rollout of token '{TOKEN_NAMES[target.token]}'")
         lines.append(f"Attribution of **{target.label}** ({result.method}, {ATTRIBUTION_STEPS} steps): value "
                      f"{result.value:.3g}, blurred-crop baseline {result.baseline_value:.3g}, completeness error "
                      f"{result.delta:.2g}; agreement with the token's rollout attention "
-                     f"(Spearman over patches) {agreement:.2f}.")
+                     f"(Spearman over patches) {found.agreement:.2f}.")
         if token_index >= layout.num_joints:
             lines.append(f"(The {token} token is attributed through {target.label}.)")
     for figure in (frame_fig, grid_fig, *([attribution_fig] if attribution_fig is not None else [])):

@@ -11,7 +11,7 @@ import plotly.graph_objects as go
 from int_model import IntModel
 from int_model.loading import ModelKey
 from viz import export_mesh
-from viz.priors import prior_mesh
+from analysis.priors import prior_mesh
 
 from .common import CHECKPOINT_SUFFIXES, FRESH_VARIANTS, ModelCache, UserError, handler, uploaded_checkpoint
 

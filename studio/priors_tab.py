@@ -15,11 +15,11 @@ from typing import Any
 import gradio as gr
 
 from int_model.loading import ModelKey
-from training.eval_report import prior_plausibility
 from viz import export_mesh
 from viz.figures.images import labelled_montage
 from viz.figures.priors import prior_angles_figure, similarity_figure
-from viz.priors import fresh_model, joint_token_similarity, prior_mesh, render_prior
+from analysis.priors import fresh_model, joint_token_similarity, prior_mesh, prior_plausibility
+from viz.priors import render_prior
 
 from .common import CHECKPOINT_SUFFIXES, FRESH_VARIANTS, ModelCache, handler, uploaded_checkpoint
 

@@ -23,7 +23,7 @@ from viz.bvh import write_results_bvh
 from viz.export import export_results_frame
 from viz.figures.temporal import rotation_curves_figure
 from viz.overlay import MeshSequenceSink, OverlaySettings, OverlayVideoSink
-from viz.temporal import joint_angle_curves
+from analysis.temporal import joint_angle_curves
 
 from .common import HEAVY_WORK, SESSIONS_AT_ONCE, ModelCache, Settings, UserError, handler
 

@@ -3,8 +3,8 @@
 For a track and a window of the clip, a joint, a temporal block and head (or their means): the joint's T x T
 matrix (and an interactive copy whose hover shows the query and key frames), small multiples for all 24
 joints, the strongest frame pairs as arcs over the frames, each joint's period from its attention and from its
-rotation, and the rotation curves of the image-only and the temporal model. Computed by ``viz.temporal`` and
-``viz.periodicity``, drawn by ``viz.figures``.
+rotation, and the rotation curves of the image-only and the temporal model. Computed by ``analysis.views``,
+drawn by ``viz.figures``.
 """
 
 from __future__ import annotations
@@ -25,9 +25,9 @@ from viz.figures.temporal import (
     temporal_grid_figure,
     temporal_matrix_figure,
 )
-from viz.periodicity import period_from_attention, period_from_rotations, relative_rotation_vectors
-from viz.report import DEFAULT_CURVE_JOINTS, DEFAULT_PAIR_JOINTS, thumbnails
-from viz.temporal import MEAN, joint_angle_curves, select_temporal, strongest_pairs
+from analysis.temporal import MEAN
+from analysis.views import CURVE_JOINTS, PAIR_JOINTS, temporal_view
+from viz.figures.images import thumbnails
 
 from .analysis import MAX_WINDOW, AnalysisCache, clip_results, parse_track, track_update
 from .common import HEAVY_WORK, SESSIONS_AT_ONCE, ModelCache, UserError, handler
@@ -94,29 +94,23 @@ def temporal_attention(cache: ModelCache, windows: AnalysisCache, media: Any, ru
     depth, heads = run.temporal_attention.shape[:2]
     layer_choice = _selection(layer, depth, "block")
     head_choice = _selection(head, heads, "head")
-    matrices = select_temporal(run.temporal_attention, layer=layer_choice, head=head_choice)
-    pairs = [strongest_pairs(m, count=NUM_PAIRS) for m in matrices]
+    found = temporal_view(run, window, layer=layer_choice, head=head_choice, num_pairs=NUM_PAIRS)
+    matrices, pairs, view = found.matrices, found.pairs, found.title
     j = SMPL_JOINT_NAMES.index(joint)
     numbers = window.frame_numbers
-    view = f"temporal block {layer_choice}, head {head_choice}"
 
     matrix_fig = temporal_matrix_figure(matrices[j], pairs=pairs[j], frame_numbers=numbers,
                                         title=f"Temporal attention of {joint} ({view})")
     grid_fig = temporal_grid_figure(matrices, pairs=pairs, frame_numbers=numbers,
                                     title=f"Temporal attention per joint ({view})")
     thumbs = thumbnails(window.crops)
-    pair_joints = list(dict.fromkeys([joint, *DEFAULT_PAIR_JOINTS]))
+    pair_joints = list(dict.fromkeys([joint, *PAIR_JOINTS]))
     pairs_fig = frame_pairs_figure(thumbs, {name: pairs[SMPL_JOINT_NAMES.index(name)] for name in pair_joints},
                                    frame_numbers=numbers)
-    from_attention = [period_from_attention(m) for m in matrices]
-    rotvecs = relative_rotation_vectors(run.temporal_pose)
-    from_rotation = [period_from_rotations(rotvecs[:, k]) for k in range(len(SMPL_JOINT_NAMES))]
-    periods_fig = periodicity_figure(from_attention, from_rotation,
+    periods_fig = periodicity_figure(found.from_attention, found.from_rotation,
                                      title=f"Dominant period per joint, frames {numbers[0]}-{numbers[-1]}")
-    temporal_curves = joint_angle_curves(run.temporal_pose)
-    curves = {"image-only": joint_angle_curves(run.image_pose, like=temporal_curves), "temporal": temporal_curves}
-    curve_joints = list(dict.fromkeys([j, *(SMPL_JOINT_NAMES.index(n) for n in DEFAULT_CURVE_JOINTS)]))
-    curves_fig = rotation_curves_figure(curves, joints=curve_joints, frame_numbers=numbers)
+    curve_joints = list(dict.fromkeys([j, *(SMPL_JOINT_NAMES.index(n) for n in CURVE_JOINTS)]))
+    curves_fig = rotation_curves_figure(found.curves, joints=curve_joints, frame_numbers=numbers)
     for figure in (matrix_fig, grid_fig, pairs_fig, periods_fig, curves_fig):
         figure.update_layout(width=None, autosize=True)
 
@@ -126,14 +120,14 @@ def temporal_attention(cache: ModelCache, windows: AnalysisCache, media: Any, ru
                                                title=f"Temporal attention of {joint} ({view})"),
                         run_path / f"temporal-{digest}", formats=("html",),
                         hover_frames={int(n): thumbs[i] for i, n in enumerate(numbers)})["html"]
-    jitter = {name: float(c.mean_abs_acceleration[j]) for name, c in curves.items()}
+    jitter = found.jitter(j)
     summary = "\n".join([
         f"**Track {track_id}, frames {numbers[0]}–{numbers[-1]}** ({length} frames at {window.fps:.1f} fps) · "
         f"joint `{joint}` · {view}",
         "",
         "| | |", "|:--|:--|",
-        f"| Period from attention | {_period_text(from_attention[j], window.fps)} |",
-        f"| Period from rotation | {_period_text(from_rotation[j], window.fps)} |",
+        f"| Period from attention | {_period_text(found.from_attention[j], window.fps)} |",
+        f"| Period from rotation | {_period_text(found.from_rotation[j], window.fps)} |",
         "| Strongest frame pairs | " + (", ".join(f"{numbers[p.query]}↔{numbers[p.key]} ({p.weight:.2f})"
                                                for p in pairs[j]) or "none") + " |",
         f"| Jitter (mean abs. angle acceleration) | image-only {jitter['image-only']:.2f}, temporal "

@@ -49,7 +49,7 @@ from int_model.precision import autocast_context
 from .evaluate import evaluate_model, frame_segments, resolve_joint_set
 from .metrics import accel_error, align_pelvis, mpjpe, pa_mpjpe, pve
 from .synthetic import SyntheticConfig, SyntheticDataset, ensure_dataset
-from .synthetic.motions import range_excess, rotmat_to_angles
+from analysis.priors import fresh_model, fresh_tokens, prior_mesh, prior_plausibility
 
 log = logging.getLogger(__name__)
 
@@ -133,40 +133,10 @@ def mean_pose_baseline(model: IntModel, folder: Path, train_mean: dict[str, Any]
 
 
 # ------------------------------------------------------------------------------------------ priors
-@torch.no_grad()
-def prior_plausibility(model: IntModel) -> dict[str, Any]:
-    """The prior pose's anatomical joint angles and their excess over the joint ranges (body joints only:
-    the root's orientation is the camera's business)."""
-    rotmat = model.decode_prior().rotmat[0, 0].cpu().numpy()
-    angles = rotmat_to_angles(rotmat)
-    excess = range_excess(angles)[1:].sum(axis=-1)  # (23,) degrees outside per body joint
-    names = SMPL_JOINT_NAMES[1:]
-    return {
-        "joints_outside": [n for n, e in zip(names, excess, strict=True) if e > 1.0],
-        "max_excess_deg": round(float(excess.max()), 1),
-        "total_excess_deg": round(float(excess.sum()), 1),
-        "angles_deg": {n: [round(float(v), 1) for v in a] for n, a in zip(names, angles[1:], strict=True)},
-    }
-
-
-def fresh_tokens(model: IntModel, *, seed: int = 0) -> IntModel:
-    """A copy of ``model`` whose token parameters are freshly initialised (trained heads kept): what the same
-    read-out makes of tokens that learned nothing."""
-    import copy
-
-    twin = copy.deepcopy(model)
-    std = model.config.token_init_std
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        for p in twin.tokens.parameters():
-            torch.nn.init.trunc_normal_(p, std=std, a=-2 * std, b=2 * std)
-    return twin
-
-
 def priors_section(model: IntModel, out_dir: Path) -> dict[str, Any]:
     from viz.figures.export import save_image
     from viz.figures.images import labelled_montage
-    from viz.priors import fresh_model, prior_mesh, render_prior
+    from viz.priors import render_prior
 
     candidates = {"learned tokens": model, "fresh model": fresh_model(model),
                   "fresh tokens, trained heads": fresh_tokens(model)}
@@ -187,7 +157,8 @@ def periodicity_section(model: IntModel, folder: Path, out_dir: Path, *, precisi
                         max_clips: int | None = None) -> dict[str, Any]:
     """Periods of the hips and knees from temporal attention (mean over layers and heads) and from the
     predicted rotations, on whole test clips, against the true period."""
-    from viz.periodicity import period_from_attention, period_from_rotations, relative_rotation_vectors
+    from analysis.periodicity import period_from_attention, period_from_rotations
+    from int_model.geometry import relative_rotation_vectors
 
     dataset = SyntheticDataset(folder, clip_len=clip_len, img_size=model.img_size, train=False)
     device = next(model.parameters()).device

@@ -26,7 +26,7 @@ import torch
 from int_model import load_checkpoint, save_checkpoint
 from int_model.checkpoint import CheckpointError
 from int_model.geometry import rotmat_to_axis_angle
-from viz.periodicity import mean_rotations
+from int_model.geometry import mean_rotations
 
 DTYPES = {"float16": torch.float16, "bfloat16": torch.bfloat16, "float32": torch.float32}
 

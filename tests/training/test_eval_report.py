@@ -11,7 +11,8 @@ import pytest
 import torch
 
 from int_model import build_model, save_checkpoint
-from training.eval_report import Models, evaluate_all, fresh_tokens, prior_plausibility
+from analysis.priors import fresh_tokens, prior_plausibility
+from training.eval_report import Models, evaluate_all
 from training.eval_report import main as report_main
 
 TINY_TEST_SET = dict(num_clips=4, num_frames=32, seed=5, image_size=64, fps=20.0)

@@ -23,17 +23,8 @@ from training.synthetic.clothing import sample_clothing
 from training.synthetic.config import SyntheticConfig
 from training.synthetic.dataset import SyntheticDataset
 from training.synthetic.generate import decode_jpeg, generate_clip, generate_dataset, read_manifest
-from training.synthetic.motions import (
-    HIGH,
-    JOINT_RANGES,
-    LEFT_RIGHT,
-    LOW,
-    PERIODIC_MOTIONS,
-    angles_to_axis_angle,
-    angles_to_rotmat,
-    periodic_motion,
-    random_motion,
-)
+from int_model.joint_ranges import HIGH, JOINT_RANGES, LEFT_RIGHT, LOW, angles_to_axis_angle, angles_to_rotmat
+from training.synthetic.motions import PERIODIC_MOTIONS, periodic_motion, random_motion
 from training.synthetic.occluders import Occluder
 from training.synthetic.scene import PersonSpec, render_clip
 
@@ -355,7 +346,7 @@ def test_worker_processes_give_the_same_dataset(dataset_dir, tmp_path):
 
 
 def test_rotations_go_back_to_the_anatomical_angles_that_made_them() -> None:
-    from training.synthetic.motions import HIGH, LOW, angles_to_rotmat, range_excess, rotmat_to_angles
+    from int_model.joint_ranges import HIGH, LOW, angles_to_rotmat, range_excess, rotmat_to_angles
 
     rng = np.random.default_rng(0)
     angles = LOW + (HIGH - LOW) * rng.uniform(0.02, 0.98, size=(200, 24, 3))
@@ -374,7 +365,7 @@ def test_a_shoulder_near_the_t_pose_is_not_read_as_twisted_out_of_range() -> Non
     from scipy.spatial.transform import Rotation
 
     from int_model.constants import SMPL_JOINT_NAMES
-    from training.synthetic.motions import angles_to_rotmat, range_excess, rotmat_to_angles
+    from int_model.joint_ranges import angles_to_rotmat, range_excess, rotmat_to_angles
 
     shoulder = SMPL_JOINT_NAMES.index("left_shoulder")
     twisted = np.zeros((24, 3))

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from int_model.crops import CropSettings, CropTransform
-from viz.attribution import Attribution, AttributionTarget
+from analysis.attribution import Attribution, AttributionTarget
 from viz.figures.attention import attribution_figure, frame_attention_figure, token_grid_figure
 from viz.figures.export import FigureFile, kaleido_usable, save_figures, save_image
 from viz.figures.images import decode_data_uri, image_data_uri, labelled_montage, signed_overlay
@@ -23,8 +23,8 @@ from viz.figures.temporal import (
     temporal_grid_figure,
     temporal_matrix_figure,
 )
-from viz.periodicity import PeriodEstimate
-from viz.temporal import FramePair, joint_angle_curves, strongest_pairs
+from analysis.periodicity import PeriodEstimate
+from analysis.temporal import FramePair, joint_angle_curves, strongest_pairs
 
 RNG = np.random.default_rng(0)
 CROP = RNG.integers(0, 255, (64, 64, 3), dtype=np.uint8)

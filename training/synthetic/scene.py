@@ -40,7 +40,9 @@ from .camera import Camera, crop_camera, focal_for_fov, reference_depth
 from .clothing import PART_NAMES, Clothing, MeshGroup, colour_groups, sample_clothing, vertex_parts
 from .config import SyntheticConfig
 from .effects import NO_EFFECTS, ImageEffects, apply_effects, sample_effects
-from .motions import RANDOM_MOTION, Motion, angles_to_rotmat, periodic_motion, random_motion
+from int_model.joint_ranges import angles_to_rotmat
+
+from .motions import RANDOM_MOTION, Motion, periodic_motion, random_motion
 from .occluders import Occluder, make_sprite, occluder_masks, random_occluder_colours
 
 COVERED = 0.5  # coverage / alpha above which a pixel counts as covered (for visibility)

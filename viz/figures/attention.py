@@ -12,8 +12,8 @@ from plotly.subplots import make_subplots
 
 from int_model.constants import TOKEN_NAMES
 from int_model.crops import CropTransform
-from viz.attention import heatmap_overlay
-from viz.attribution import Attribution
+from viz.heatmap import heatmap_overlay
+from analysis.attribution import Attribution
 from viz.figures.images import check_rgb, image_trace, signed_overlay
 from viz.figures.style import TILE_PX, TITLE_PX
 

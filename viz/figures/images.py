@@ -128,3 +128,14 @@ def labelled_montage(images: Sequence[Sequence[np.ndarray]], *, row_labels: Sequ
         x = left + c * width + (width - tw) // 2
         cv2.putText(canvas, text, (x, int(label_px * 0.75)), font, scale, (0, 0, 0), thickness, cv2.LINE_AA)
     return canvas
+
+
+#: Height in pixels of the frame thumbnails in the pairs strip and the hover panels.
+THUMB_PX = 64
+
+
+def thumbnails(images: np.ndarray, *, height: int = THUMB_PX) -> np.ndarray:
+    """(T, H, W, 3) uint8 frames or crops -> the same at ``height`` pixels high (the pairs strip, hover panels)."""
+    h, w = images.shape[1:3]
+    width = max(1, round(w * height / h))
+    return np.stack([cv2.resize(img, (width, height), interpolation=cv2.INTER_AREA) for img in images])

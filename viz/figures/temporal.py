@@ -19,8 +19,8 @@ from plotly.subplots import make_subplots
 from int_model.constants import SMPL_JOINT_NAMES
 from viz.figures.images import image_trace
 from viz.figures.style import SERIES_COLOURS, TILE_PX, TITLE_PX
-from viz.periodicity import PeriodEstimate
-from viz.temporal import FramePair, JointAngleCurves
+from analysis.periodicity import PeriodEstimate
+from analysis.temporal import FramePair, JointAngleCurves
 
 __all__ = [
     "frame_pairs_figure",

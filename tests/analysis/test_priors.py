@@ -9,7 +9,8 @@ import torch
 
 from int_model import build_model
 from int_model.constants import SMPL_JOINT_NAMES
-from viz import priors
+from analysis import priors
+from viz.priors import render_prior
 
 
 @pytest.fixture(scope="module")
@@ -55,7 +56,7 @@ def test_joint_token_similarity(model):
 
 def test_prior_renders_show_a_body(model, renderer):
     prior = priors.prior_mesh(model, keep_orientation=False)
-    renders = priors.render_prior(prior, size=96, renderer=renderer)
+    renders = render_prior(prior, size=96, renderer=renderer)
     for image in (renders.front, renders.side):
         assert image.shape == (96, 96, 3) and image.dtype == np.uint8
         background = np.all(image == image[0, 0], axis=-1)

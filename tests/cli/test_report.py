@@ -9,7 +9,7 @@ import cv2
 import numpy as np
 import pytest
 
-from viz import report
+from cli import report
 from viz.renderer import Renderer, RendererUnavailable, WeakPerspectiveCamera
 
 NUM_FRAMES = 12

@@ -14,8 +14,8 @@ from typing import Any, Literal
 
 import numpy as np
 
-from viz.periodicity import mean_rotations as _mean_rotations
-from viz.periodicity import relative_rotation_vectors
+from int_model.geometry import mean_rotations as _mean_rotations
+from int_model.geometry import relative_rotation_vectors
 
 __all__ = [
     "MEAN",

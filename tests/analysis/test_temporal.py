@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from int_model import build_model
-from viz import temporal as tmp
+from analysis import temporal as tmp
 
 
 def periodic_matrix(t: int, period: float, *, sharpness: float = 3.0) -> np.ndarray:

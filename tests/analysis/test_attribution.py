@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from int_model import build_model
-from viz import attribution as attr
+from analysis import attribution as attr
 
 
 @pytest.fixture(scope="module")

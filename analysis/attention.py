@@ -50,8 +50,6 @@ __all__ = [
     "Selection",
     "TokenLayout",
     "attention_rollout",
-    "colourise",
-    "heatmap_overlay",
     "map_to_frame",
     "normalise_map",
     "select_spatial",
@@ -68,10 +66,6 @@ Selection = int | Literal["mean"]
 
 #: Weight of the residual (identity) path in attention rollout (Abnar & Zuidema's 0.5).
 DEFAULT_RESIDUAL_WEIGHT = 0.5
-#: Heat-map opacity over the image where the map is at its maximum.
-DEFAULT_OVERLAY_ALPHA = 0.6
-#: OpenCV colour map for heat maps (perceptually ordered, dark = low).
-DEFAULT_COLOURMAP = cv2.COLORMAP_INFERNO
 
 
 @dataclass(frozen=True)
@@ -225,28 +219,3 @@ def map_to_frame(crop_map: Any, *, transform: CropTransform, frame_size: tuple[i
     matrix = transform.image_to_crop_matrix()
     return cv2.warpAffine(m, matrix, (int(width), int(height)), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
                           borderMode=cv2.BORDER_CONSTANT, borderValue=0.0).astype(np.float64)
-
-
-def colourise(values: Any, *, colourmap: int = DEFAULT_COLOURMAP) -> np.ndarray:
-    """(H, W) values in [0, 1] -> (H, W, 3) uint8 RGB through an OpenCV colour map."""
-    v = np.clip(_as_numpy(values), 0.0, 1.0)
-    bgr = cv2.applyColorMap(np.rint(v * 255.0).astype(np.uint8), colourmap)
-    return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
-
-
-def heatmap_overlay(image: np.ndarray, heat: Any, *, alpha: float = DEFAULT_OVERLAY_ALPHA,
-                    colourmap: int = DEFAULT_COLOURMAP, normalise: bool = True) -> np.ndarray:
-    """Blend a heat map over an image: (H, W, 3) uint8 and (H, W) -> a new (H, W, 3) uint8.
-
-    The heat map (normalised to [0, 1] by its own range unless ``normalise`` is False) is coloured and laid
-    over the image with opacity ``alpha * heat``, so cold regions show the image and hot ones the colour.
-    """
-    img = np.asarray(image)
-    if img.ndim != 3 or img.shape[2] != 3 or img.dtype != np.uint8:
-        raise ValueError(f"image must be (H, W, 3) uint8, got {img.shape} {img.dtype}")
-    h = normalise_map(heat) if normalise else np.clip(_as_numpy(heat), 0.0, 1.0)
-    if h.shape != img.shape[:2]:
-        raise ValueError(f"heat map {h.shape} does not match the image {img.shape[:2]}")
-    weight = (alpha * h)[..., None]
-    blended = img.astype(np.float64) * (1.0 - weight) + colourise(h, colourmap=colourmap) * weight
-    return np.clip(np.rint(blended), 0, 255).astype(np.uint8)

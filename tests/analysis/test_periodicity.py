@@ -7,8 +7,9 @@ import json
 import numpy as np
 import pytest
 
-from viz import periodicity as per
-from viz.temporal import lag_profile
+from analysis import periodicity as per
+from int_model.geometry import relative_rotation_vectors
+from analysis.temporal import lag_profile
 
 
 def sine(t: int, period: float, *, phase: float = 0.3) -> np.ndarray:
@@ -49,7 +50,7 @@ def test_a_joint_swinging_through_its_rest_pose_has_the_swing_period_not_half():
     t = np.arange(96)
     pose = np.zeros((96, 24, 3))
     pose[:, 1, 0] = 0.5 * np.sin(2 * np.pi * t / 24)
-    rotvecs = per.relative_rotation_vectors(pose)
+    rotvecs = relative_rotation_vectors(pose)
     assert rotvecs.shape == (96, 24, 3)
     assert per.period_from_rotations(rotvecs[:, 1]).period == pytest.approx(24.0, abs=0.2)
     # Its rotation *angle* alone repeats twice per swing.
