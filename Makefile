@@ -72,13 +72,13 @@ bench: setup
 
 # The evidence of the README's results table; renders the held-out test clips on first use (a few minutes).
 eval: setup
-	$(PY) -m training.eval_report
+	$(PY) -m cli.eval_report
 
 eval-real: setup
-	$(PY) -m training.real_footage
+	$(PY) -m cli.real_footage
 
 backgrounds: setup
-	$(PY) -m training.synthetic.photo_backgrounds --out data/backgrounds
+	$(PY) -m cli.backgrounds --out data/backgrounds
 
 train-demo: setup
 	bash scripts/train-cpu-demo.sh

@@ -33,7 +33,7 @@ FORMAT = "int-studio"
 VERSION = 1
 
 #: The shipped demo model: the ``small`` variant trained by the project's cpu-demo phases on synthetic people
-#: (``make train-demo``, then ``python -m training.release``). The default of the app, the CLI and the reports.
+#: (``make train-demo``, then ``python -m cli.release``). The default of the app, the CLI and the reports.
 DEMO_CHECKPOINT = Path(__file__).resolve().parent / "assets" / "int-small-synthetic.pt"
 
 

@@ -20,7 +20,7 @@ train() {
     return
   fi
   echo "$run: training (log: $RUNS/$run.log)"
-  "$PY" -m training.train --config "configs/cpu-demo/$config.yaml" --out "$RUNS/$run" --resume --no-progress "$@" \
+  "$PY" -m cli.train --config "configs/cpu-demo/$config.yaml" --out "$RUNS/$run" --resume --no-progress "$@" \
     >>"$RUNS/$run.log" 2>&1
 }
 

@@ -2,8 +2,8 @@
 
 The session's model's learned prior pose and shape (3D viewer and front / side renders) beside freshly
 initialised tokens or a second checkpoint, the prior joint angles of all of them, their anatomical
-plausibility, and the joint-token similarity matrices. Computed by ``viz.priors`` and
-``training.eval_report``; this module only wires them to the UI.
+plausibility, and the joint-token similarity matrices. Computed by ``analysis.views``, drawn by ``viz``;
+this module only wires them to the UI.
 """
 
 from __future__ import annotations
@@ -18,7 +18,8 @@ from int_model.loading import ModelKey
 from viz import export_mesh
 from viz.figures.images import labelled_montage
 from viz.figures.priors import prior_angles_figure, similarity_figure
-from analysis.priors import fresh_model, joint_token_similarity, prior_mesh, prior_plausibility
+from analysis.priors import fresh_model
+from analysis.views import prior_view
 from viz.priors import render_prior
 
 from .common import CHECKPOINT_SUFFIXES, FRESH_VARIANTS, ModelCache, handler, uploaded_checkpoint
@@ -72,22 +73,22 @@ def token_priors(cache: ModelCache, model_key: str, compare: str | None = FRESH_
     if other_label == _label(model_key, info):
         other_label = f"{other_label} (2)"
     models = {label: model, other_label: other}
-    priors = {name: prior_mesh(m, keep_orientation=keep_orientation) for name, m in models.items()}
+    priors = prior_view(models, keep_orientation=keep_orientation)
 
     out = cache.sessions.folder(request)
     digest = hashlib.sha1(f"{model_key}|{other_key}|{keep_orientation}".encode()).hexdigest()[:12]
-    glbs = [str(export_mesh(out / f"prior-{digest}-{i}.glb", p.vertices, p.faces)) for i, p in enumerate(priors.values())]
+    glbs = [str(export_mesh(out / f"prior-{digest}-{i}.glb", p.vertices, p.faces))
+            for i, p in enumerate(priors.meshes.values())]
     # Renders always upright (a fresh prior's root rotation is arbitrary, which hides the body pose).
-    upright = {name: prior_mesh(m, keep_orientation=False) for name, m in models.items()}
-    renders = [render_prior(p, size=RENDER_SIZE) for p in upright.values()]
-    montage = labelled_montage([[r.front, r.side] for r in renders], row_labels=list(upright),
+    renders = [render_prior(p, size=RENDER_SIZE) for p in priors.upright.values()]
+    montage = labelled_montage([[r.front, r.side] for r in renders], row_labels=list(priors.upright),
                                column_labels=["front", "side"])
-    angles = prior_angles_figure({name: p.joint_angles_deg for name, p in priors.items()})
-    similarity = [similarity_figure(joint_token_similarity(m), title=f"Joint-token cosine similarity: {name}")
-                  for name, m in models.items()]
+    angles = prior_angles_figure({name: p.joint_angles_deg for name, p in priors.meshes.items()})
+    similarity = [similarity_figure(s, title=f"Joint-token cosine similarity: {name}")
+                  for name, s in priors.similarity.items()]
     for figure in (angles, *similarity):
         figure.update_layout(width=None, autosize=True)
-    table = _plausibility_table({name: prior_plausibility(m) for name, m in models.items()})
+    table = _plausibility_table(priors.plausibility)
     note = ("\n\nThe learned prior is what the model predicts before it sees an image; a trained model's should be "
             "a plausible human pose (joint angles inside the ranges used by the synthetic generator), a fresh "
             "model's need not be.")

@@ -50,3 +50,11 @@ def test_the_checker_sees_lazy_imports(tmp_path):
     module = tmp_path / "m.py"
     module.write_text("import os\n\ndef f():\n    from viz.overlay import X\n    import studio.common\n")
     assert imported_roots(module) == {"os", "viz", "studio"}
+
+
+@pytest.mark.parametrize("package", ["int_model", "pipeline", "analysis", "viz", "training", "studio"])
+def test_entry_points_live_in_cli(package):
+    """Programs are started from cli/ (and app.py, scripts/, benchmarks/); the library packages hold none."""
+    programs = [str(p.relative_to(REPO)) for p in sorted((REPO / package).rglob("*.py"))
+                if p.name == "__main__.py" or '__name__ == "__main__"' in p.read_text()]
+    assert not programs, f"entry points inside a library package: {programs}"

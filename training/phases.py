@@ -96,7 +96,7 @@ class DatasetSpec:
     """One dataset of a phase and its share of each batch.
 
     Attributes:
-        kind: ``synthetic`` (shards written by ``python -m training.synthetic``; generated into
+        kind: ``synthetic`` (shards written by ``python -m cli.synthetic``; generated into
             ``<data.root>/synthetic/<name>`` when missing), ``database`` (a VIBE / MAED / INT database file, see
             :data:`training.datasets.DATASETS`) or ``3dpw`` (the 3DPW sequence files).
         name: the synthetic dataset's folder name, or the database name (``h36m``, ``coco``, ...).

@@ -1,22 +1,19 @@
 """Release a trained checkpoint: the weights a user needs, small, with what evaluation needs to know.
 
-    python -m training.release runs/cpu-demo/phase3/final.pt checkpoints/int-small-synthetic.pt \
+    python -m cli.release runs/cpu-demo/phase3/final.pt checkpoints/int-small-synthetic.pt \
         --train-data data/synthetic/cpu-demo-train [--dtype float16]
 
 writes an INT Studio checkpoint without training state (no optimiser, no RNG), the weights stored as float16
 (half the size; :func:`int_model.load_checkpoint` loads them into the float32 model), and adds to its meta:
 
 * ``train_mean``: the training set's mean pose (72, axis-angle: the chordal mean rotation of each joint) and
-  mean shape (10), from the training labels. The mean-pose baseline of ``python -m training.eval_report``
+  mean shape (10), from the training labels. The mean-pose baseline of ``python -m cli.eval_report``
   predicts exactly this for every frame, so the baseline is the *training* set's, never the test set's.
 * ``released_from``: the source checkpoint's path, phase and step.
 """
 
 from __future__ import annotations
 
-import argparse
-import sys
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +21,6 @@ import numpy as np
 import torch
 
 from int_model import load_checkpoint, save_checkpoint
-from int_model.checkpoint import CheckpointError
 from int_model.geometry import rotmat_to_axis_angle
 from int_model.geometry import mean_rotations
 
@@ -76,25 +72,3 @@ def release(source: str | Path, target: str | Path, *, train_data: str | Path | 
         for name, p in model.named_parameters():
             p.data = originals[name]
     return target
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m training.release", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("source", type=Path, help="a trained INT Studio checkpoint (final.pt / last.pt)")
-    parser.add_argument("target", type=Path, help="where to write the released checkpoint")
-    parser.add_argument("--train-data", type=Path, default=None,
-                        help="the synthetic training dataset, for the training-set mean pose and shape")
-    parser.add_argument("--dtype", choices=sorted(DTYPES), default="float16", help="stored weight type")
-    args = parser.parse_args(argv)
-    try:
-        path = release(args.source, args.target, train_data=args.train_data, dtype=args.dtype)
-    except (CheckpointError, FileNotFoundError, ValueError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    print(f"{path} ({path.stat().st_size / 1e6:.1f} MB)")
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

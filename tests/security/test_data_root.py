@@ -58,7 +58,7 @@ def test_the_training_cli_applies_the_same_rule(live_app: LiveApp, escapes: dict
                                                 what: str) -> None:
     out = tmp_path / "run"
     done = subprocess.run(
-        [sys.executable, "-m", "training.train", "--config", str(REPO / "configs/test/phase1.yaml"), "--out", str(out),
+        [sys.executable, "-m", "cli.train", "--config", str(REPO / "configs/test/phase1.yaml"), "--out", str(out),
          "--data-root", str(live_app.settings.data_root), "--no-progress",
          "--set", f"data.train=[{{kind: database, name: h36m, path: '{escapes[what]}'}}]"],
         capture_output=True, text=True, timeout=300, cwd=REPO)

@@ -17,7 +17,7 @@ from int_model import build_model, save_checkpoint
 from int_model.geometry import axis_angle_to_rotmat
 from training.data import collate_groups, ensure_synthetic
 from training.evaluate import frame_segments, evaluate_model
-from training.evaluate import main as evaluate_main
+from cli.evaluate import main as evaluate_main
 from training.phases import load_phase_config
 from training.synthetic import SyntheticDataset
 

@@ -79,7 +79,7 @@ def test_one_process_runs_the_trainer_directly_with_a_list_command(empty_launche
                                             name="run-a"))
     runs, data = empty_launcher.runs_root, empty_launcher.data_root
     assert plan.command == [
-        sys.executable, "-m", "training.train", "--config", str(TEST_CONFIGS / "phase1.yaml"),
+        sys.executable, "-m", "cli.train", "--config", str(TEST_CONFIGS / "phase1.yaml"),
         "--out", str(runs / "run-a"), "--data-root", str(data), "--device", "auto", "--no-progress",
         "--set", "train.epochs=2", "--set", "data.batch_size=3", "--max-steps", "5",
     ]
@@ -89,9 +89,9 @@ def test_one_process_runs_the_trainer_directly_with_a_list_command(empty_launche
 def test_several_processes_run_under_torchrun(empty_launcher: TrainLauncher) -> None:
     plan = empty_launcher.plan(TrainRequest(phase=1, config_set="test", nproc=2, name="ddp"))
     assert plan.command[:8] == [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node",
-                                "2", "-m", "training.train"]
+                                "2", "-m", "cli.train"]
     assert plan.command[8:] == list(plan.train_args)
-    assert training_command(["--x"], nproc=1, python="py") == ["py", "-m", "training.train", "--x"]
+    assert training_command(["--x"], nproc=1, python="py") == ["py", "-m", "cli.train", "--x"]
 
 
 def test_config_sets_are_the_folders_of_phase_files() -> None:
@@ -280,7 +280,7 @@ def test_a_tiny_run_finishes_one_at_a_time_and_is_listed(launcher: TrainLauncher
     assert read_checkpoint_file(out / "final.pt")["meta"]["phase"] == "test-phase1"
     launch = json.loads((out / LAUNCH_FILE).read_text())
     assert launch["outcome"]["state"] == "finished" and launch["outcome"]["exit_code"] == 0
-    assert launch["command"][:3] == [sys.executable, "-m", "training.train"]
+    assert launch["command"][:3] == [sys.executable, "-m", "cli.train"]
     assert "started: " in (out / LOG_FILE).read_text()
     (info,) = launcher.runs()
     assert (info.name, info.phase, info.state, info.step) == ("first", 1, "finished", 4) and info.val_summary

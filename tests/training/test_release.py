@@ -10,7 +10,7 @@ import torch
 
 from int_model import build_model, load_checkpoint, save_checkpoint
 from int_model.checkpoint import read_checkpoint_file
-from training.release import main as release_main
+from cli.release import main as release_main
 from training.release import training_mean
 
 

@@ -17,7 +17,7 @@ from int_model.crops import INFERENCE_BBOX_SCALE
 from training.augment import flip_pose
 from training.sample import collate_samples, validate_sample
 from training.synthetic import backgrounds as bg
-from training.synthetic.__main__ import main
+from cli.synthetic import main
 from training.synthetic.camera import TRUNK_JOINTS, Camera, focal_for_fov
 from training.synthetic.clothing import sample_clothing
 from training.synthetic.config import SyntheticConfig

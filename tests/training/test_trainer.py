@@ -22,7 +22,7 @@ from int_model import build_model, save_checkpoint
 from int_model.checkpoint import CheckpointError, read_checkpoint_file
 from training.data import MixBatchSampler, batch_counts, build_train_data, prepare_data
 from training.phases import load_phase_config
-from training.train import main as train_main
+from cli.train import main as train_main
 from training.trainer import Trainer, initialise_from_checkpoint, weights_fingerprint
 
 REPO = Path(__file__).resolve().parents[2]
@@ -144,7 +144,7 @@ def _wait_for_steps(out: Path, count: int, process: subprocess.Popen, timeout: f
 
 def test_sigterm_saves_a_checkpoint_and_the_run_resumes(tmp_path: Path, data_root: Path) -> None:
     out = tmp_path / "run"
-    command = [sys.executable, "-m", "training.train", "--config", str(TEST_CONFIGS / "phase1.yaml"), "--out",
+    command = [sys.executable, "-m", "cli.train", "--config", str(TEST_CONFIGS / "phase1.yaml"), "--out",
                str(out), "--data-root", str(data_root), "--no-progress", "--set", "train.epochs=100",
                "--set", "train.checkpoint_every=1000"]
     process = subprocess.Popen(command, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -211,7 +211,7 @@ def test_a_skipped_step_leaves_weights_and_optimiser_untouched(data_root: Path, 
 def test_two_process_gloo_ddp_keeps_replicas_identical(tmp_path: Path, data_root: Path) -> None:
     out = tmp_path / "ddp"
     command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-               "-m", "training.train", "--config", str(TEST_CONFIGS / "phase1.yaml"), "--out", str(out),
+               "-m", "cli.train", "--config", str(TEST_CONFIGS / "phase1.yaml"), "--out", str(out),
                "--data-root", str(data_root), "--no-progress", "--device", "cpu", "--set", "data.batch_size=2",
                "--set", "train.checkpoint_every=1"]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}

@@ -2,7 +2,7 @@
 
 A :class:`~training.launch.launcher.TrainLauncher` (one per app process) turns a
 :class:`~training.launch.request.TrainRequest` (a phase, a set of phase configs, the data, epochs, batch size,
-processes, an init checkpoint) into the ``python -m training.train`` command line, starts it in the background and
+processes, an init checkpoint) into the ``python -m cli.train`` command line, starts it in the background and
 follows it through the files the trainer writes::
 
     launcher = TrainLauncher(runs_root="runs", data_root="data")
@@ -29,7 +29,7 @@ The modules, in the order a request goes through them:
 
 How runs are started and stopped:
 
-* The command is a list (never a shell string): one process runs ``python -m training.train`` directly, N > 1
+* The command is a list (never a shell string): one process runs ``python -m cli.train`` directly, N > 1
   processes run it under ``python -m torch.distributed.run --standalone --nproc_per_node N``. The trainer's
   output goes to ``<run>/train.log``; the process gets its own session, so that the app's Ctrl-C leaves it alone.
 * One run at a time per launcher: ``TrainLauncher.start`` refuses a second one while one is running.

@@ -1,5 +1,5 @@
 """Training processes: one started with its log, stopped by signals, its outcome read when it ends; and the
-``training.train`` processes running on this machine, whoever started them.
+``cli.train`` processes running on this machine, whoever started them.
 
 Stopping sends SIGTERM to the training process(es) only, never to the DataLoader workers (they would die under
 it and take the step with them); under torchrun to the ranks, not to torchrun, which would forward a second
@@ -27,7 +27,7 @@ _EXIT_REASONS = {2: "a bad config or checkpoint", 3: "too many non-finite losses
 
 
 def training_processes() -> dict[Path, int]:
-    """The output folders of the ``training.train`` processes running on this machine (any user of it: the
+    """The output folders of the ``cli.train`` processes running on this machine (any user of it: the
     app, a terminal, ``make train-demo``), each with one process id; empty where there is no ``/proc``."""
     found: dict[Path, int] = {}
     try:
@@ -37,7 +37,7 @@ def training_processes() -> dict[Path, int]:
     for entry in entries:
         try:
             args = (entry / "cmdline").read_bytes().decode(errors="replace").split("\0")
-            if "training.train" not in args or "--out" not in args[:-1]:
+            if "cli.train" not in args or "--out" not in args[:-1]:
                 continue
             out = Path(args[args.index("--out") + 1])
             if not out.is_absolute():

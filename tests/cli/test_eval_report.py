@@ -12,8 +12,8 @@ import torch
 
 from int_model import build_model, save_checkpoint
 from analysis.priors import fresh_tokens, prior_plausibility
-from training.eval_report import Models, evaluate_all
-from training.eval_report import main as report_main
+from cli.eval_report import Models, evaluate_all
+from cli.eval_report import main as report_main
 
 TINY_TEST_SET = dict(num_clips=4, num_frames=32, seed=5, image_size=64, fps=20.0)
 

@@ -1,6 +1,6 @@
 """The shipped pipeline on real footage: who is found, and how well the bodies match 2D keypoints.
 
-``python -m training.real_footage [--out reports/real] [--media-dir data/real]`` (``make eval-real``).
+``python -m cli.real_footage [--out reports/real] [--media-dir data/real]`` (``make eval-real``).
 
 The media are real photographs and a street clip that Debian's ``opencv-doc`` package ships (OpenCV's sample
 data, fetched with ``apt-get download`` into ``--media-dir`` on first use) and matplotlib's portrait of Grace
@@ -315,7 +315,7 @@ def evaluate(media_dir: Path, out_dir: Path, *, params: RefineParams = RefinePar
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m training.real_footage", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m cli.real_footage", description=__doc__.split("\n")[0])
     parser.add_argument("--out", type=Path, default=Path("reports/real"))
     parser.add_argument("--media-dir", type=Path, default=Path("data/real"))
     parser.add_argument("--only", nargs="*", help="names of the media to run (default: all)")

@@ -1,8 +1,8 @@
 """Train one phase from its config file.
 
-    python -m training.train --config configs/cpu-demo/phase1.yaml --out runs/cpu-demo/phase1
-    python -m training.train --config configs/cpu-demo/phase2.yaml --out runs/cpu-demo/phase2   # inits from ../phase1
-    torchrun --nproc_per_node 2 -m training.train --config ... --out ...                      # DDP
+    python -m cli.train --config configs/cpu-demo/phase1.yaml --out runs/cpu-demo/phase1
+    python -m cli.train --config configs/cpu-demo/phase2.yaml --out runs/cpu-demo/phase2   # inits from ../phase1
+    torchrun --nproc_per_node 2 -m cli.train --config ... --out ...                      # DDP
 
 Options: ``--resume`` continues the run in ``--out`` from its ``last.pt`` (a fresh start when there is none);
 ``--max-steps N`` stops after global step N; ``--init CKPT`` replaces the config's ``init``; ``--data-root``
@@ -28,11 +28,11 @@ from tqdm.contrib.logging import logging_redirect_tqdm
 
 from int_model import CheckpointError, build_model
 
-from .data import build_train_data, build_val_loader, prepare_data
-from .datasets import DatasetFileError
-from .launch.validation import LaunchError, check_data
-from .phases import ConfigError, PhaseConfig, load_phase_config
-from .trainer import (
+from training.data import build_train_data, build_val_loader, prepare_data
+from training.datasets import DatasetFileError
+from training.launch.validation import LaunchError, check_data
+from training.phases import ConfigError, PhaseConfig, load_phase_config
+from training.trainer import (
     LAST,
     DistContext,
     NonFiniteLossError,
@@ -46,7 +46,7 @@ log = logging.getLogger("training")
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m training.train", description=__doc__,
+    parser = argparse.ArgumentParser(prog="python -m cli.train", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--config", required=True, type=Path, help="the phase's YAML file")
     parser.add_argument("--out", required=True, type=Path, help="output folder (checkpoints, metrics.jsonl)")

@@ -1,4 +1,4 @@
-"""``python -m training.synthetic --out DIR --clips N --frames T --seed S [--size PX] [--workers W]
+"""``python -m cli.synthetic --out DIR --clips N --frames T --seed S [--size PX] [--workers W]
 [--backgrounds DIR] [--people K]``: generate a named synthetic dataset (see :mod:`training.synthetic`)."""
 
 from __future__ import annotations
@@ -9,13 +9,13 @@ import json
 import sys
 from collections.abc import Sequence
 
-from .config import SyntheticConfig
-from .generate import DEFAULT_CLIPS_PER_SHARD, FRAME_FORMATS, generate_dataset
+from training.synthetic.config import SyntheticConfig
+from training.synthetic.generate import DEFAULT_CLIPS_PER_SHARD, FRAME_FORMATS, generate_dataset
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="python -m training.synthetic",
+        prog="python -m cli.synthetic",
         description="Generate a synthetic dataset: clips of the body model in procedural motion, rendered with full "
                     "labels, written as shards with a manifest (deterministic from the seed).")
     parser.add_argument("--out", required=True, help="dataset folder (created; complete shards in it are kept)")
@@ -44,7 +44,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         clips_per_shard=args.clips_per_shard, smpl_dir=args.smpl_dir, progress=not args.quiet,
     )
     if args.preview:
-        from .preview import dataset_sheet, write_png
+        from training.synthetic.preview import dataset_sheet, write_png
 
         write_png(dataset_sheet(args.out), args.preview)
     print(json.dumps({"out": args.out, "counts": manifest["counts"], "run": manifest["run"]}, indent=2))

@@ -1,6 +1,6 @@
 """The demo model's evidence on held-out synthetic test clips: ``make eval`` runs
 
-    python -m training.eval_report [--out reports/eval] [--test-data DIR] [--int C] [--image C] [--whole-pose C]
+    python -m cli.eval_report [--out reports/eval] [--test-data DIR] [--int C] [--image C] [--whole-pose C]
 
 and prints one JSON document (also written to ``OUT/eval.json``), with figures in OUT:
 
@@ -43,12 +43,12 @@ from int_model.checkpoint import DEMO_CHECKPOINT, CheckpointError
 from int_model.constants import SMPL_JOINT_NAMES
 from int_model.geometry import axis_angle_to_rotmat
 
-from .data import collate_groups
+from training.data import collate_groups
 from int_model.precision import autocast_context
 
-from .evaluate import evaluate_model, frame_segments, resolve_joint_set
-from .metrics import accel_error, align_pelvis, mpjpe, pa_mpjpe, pve
-from .synthetic import SyntheticConfig, SyntheticDataset, ensure_dataset
+from training.evaluate import evaluate_model, frame_segments, resolve_joint_set
+from training.metrics import accel_error, align_pelvis, mpjpe, pa_mpjpe, pve
+from training.synthetic import SyntheticConfig, SyntheticDataset, ensure_dataset
 from analysis.priors import fresh_model, fresh_tokens, prior_mesh, prior_plausibility
 
 log = logging.getLogger(__name__)
@@ -328,7 +328,7 @@ def _window_figure(per_window: dict[int, dict[str, Any]], out_dir: Path) -> None
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m training.eval_report", description=__doc__,
+    parser = argparse.ArgumentParser(prog="python -m cli.eval_report", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", type=Path, default=Path("reports/eval"), help="figures and eval.json")
     parser.add_argument("--test-data", type=Path, default=DEFAULT_TEST_DATA, help="the test set's folder")

@@ -1,4 +1,4 @@
-"""The real-footage evaluation's measures (training.real_footage) on the bundled real photo."""
+"""The real-footage evaluation's measures (cli.real_footage) on the bundled real photo."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from int_model.checkpoint import DEMO_CHECKPOINT, load_checkpoint
 from int_model.constants import SMPL_JOINT_NAMES
 from pipeline import onnx_models
 
-from training import real_footage
+from cli import real_footage
 
 REAL = Path(__file__).resolve().parents[1] / "data" / "real"
 
