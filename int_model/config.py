@@ -19,7 +19,7 @@ TEMPORAL_MODES = ("per_joint", "whole_pose")
 class IntConfig:
     """Every architectural choice of an INT network.
 
-    The defaults are the paper configuration (DESIGN §1); ``small`` and ``tiny`` override a few fields.
+    The defaults are the paper configuration; ``small`` and ``tiny`` override a few fields.
     """
 
     variant: str = "paper"
@@ -98,7 +98,7 @@ class IntConfig:
 
 
 VARIANTS: dict[str, dict[str, Any]] = {
-    # DESIGN §1: ~55 M parameters image model, ~77 M with the temporal transformer.
+    # The paper: ~55 M parameters image model, ~77 M with the temporal transformer.
     "paper": {},
     # CPU training and the shipped demo model: 128 px crops, 8x8 patches, narrow and shallow.
     "small": dict(

@@ -1,7 +1,7 @@
 """The INT network: image encoder + independent tokens -> spatial transformer -> temporal transformer ->
 SMPL heads -> body model.
 
-The forward pass has three named stages (DESIGN §4):
+The forward pass has three named stages (docs/architecture.md):
 
 * :meth:`IntModel.encode_frames` — per frame, crops -> hybrid patch tokens -> ``[joints, shape, cam, cls,
   patches]`` -> spatial transformer -> the 26 independent tokens;

@@ -1,6 +1,6 @@
 """Windowed temporal inference over person tracks, streamed, batched across tracks and windows.
 
-The network's three stages (DESIGN §4) are used separately:
+The network's three stages (docs/architecture.md) are used separately:
 
 1. :meth:`IntModel.encode_frames` runs once per crop (batched over whatever crops are waiting, across tracks
    and frames) and gives each (track, frame) row its 24 joint tokens, shape token and camera token;

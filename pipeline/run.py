@@ -21,7 +21,7 @@ far are written with status "partial" and the error's message, the sinks are clo
 stays playable), and the error is raised again. With no person found, a results file with status "no_person"
 says so, and no overlay is left behind.
 
-This module renders nothing itself: :mod:`int_model` imports neither ``viz`` nor ``training`` (DESIGN §2);
+This module renders nothing itself: :mod:`int_model` imports neither ``viz`` nor ``training`` (docs/architecture.md);
 sinks are passed in by the caller (the CLI, the app).
 """
 

@@ -35,6 +35,71 @@ def _wait_drawn(page, name: str, *, timeout_s: float = 120.0) -> None:
             raise SystemExit(f"{name}: 3D viewer {index + 1}: {exc}") from exc
 
 
+class _Camera:
+    """Full-page shots of the app's page into ``out``, each once every 3D viewer on it has drawn."""
+
+    def __init__(self, page, out: Path) -> None:
+        self.page, self.out = page, out
+
+    def shot(self, name: str) -> None:
+        page = self.page
+        # A viewport as tall as the page instead of full_page=True, which clears the WebGL viewers.
+        height = page.evaluate("() => document.documentElement.scrollHeight")
+        page.set_viewport_size({"width": WIDTH, "height": height})
+        page.wait_for_timeout(2000)  # plots redraw at the new size
+        _wait_drawn(page, name)  # software WebGL: wait until each viewer has drawn
+        path = self.out / f"{name}.png"
+        page.screenshot(path=str(path))
+        page.set_viewport_size({"width": WIDTH, "height": HEIGHT})
+        print(path)
+
+
+def _drive_tabs(page, wanted: set[str], camera: _Camera) -> None:
+    """Use each wanted tab as a user would, in the order of :data:`TABS`, and shoot it."""
+    from studio.reconstruct_tab import EXAMPLES_DIR
+
+    if wanted & {"reconstruct", "temporal-attention", "image-attention"}:  # the attention tabs use the run
+        page.get_by_role("tab", name="Reconstruct").click()
+        page.locator("input[type=file]").first.set_input_files(str(EXAMPLES_DIR / "one-walker.mp4"))
+        page.get_by_role("button", name="Reconstruct", exact=True).click()
+        page.get_by_text("ok: 1 track(s)").first.wait_for(timeout=LONG)
+        page.wait_for_function(
+            "() => { const v = document.querySelector('video'); return v && v.duration > 0; }", timeout=60_000)
+    if "reconstruct" in wanted:
+        camera.shot("reconstruct")
+
+    if "temporal-attention" in wanted:
+        page.get_by_role("tab", name="Temporal attention").click()
+        page.get_by_label("Joint").click()
+        page.get_by_role("option", name="right_knee", exact=True).click()
+        page.get_by_label("number input for Window length T").fill("96")  # the whole clip: several periods
+        page.get_by_label("number input for Window length T").press("Enter")
+        page.get_by_role("button", name="Show temporal attention").click()
+        page.get_by_text("Period from attention").first.wait_for(timeout=LONG)
+        camera.shot("temporal-attention")
+
+    if "image-attention" in wanted:
+        page.get_by_role("tab", name="Image attention").click()
+        page.get_by_role("button", name="Show attention").click()
+        page.get_by_text("Attribution of").first.wait_for(timeout=LONG)
+        camera.shot("image-attention")
+
+    if "token-priors" in wanted:
+        page.get_by_role("tab", name="Token priors").click()
+        page.get_by_role("button", name="Show priors").click()
+        page.get_by_text("Joints outside their anatomical range").first.wait_for(timeout=LONG)
+        camera.shot("token-priors")
+
+    if "model" in wanted:
+        page.get_by_role("tab", name="Model").click()
+        page.get_by_text("Model: ").first.wait_for(timeout=LONG)
+        camera.shot("model")
+
+    if "train" in wanted and page.get_by_role("tab", name="Train").count():
+        page.get_by_role("tab", name="Train").click()
+        camera.shot("train")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", type=Path, default=Path("docs/screenshots"))
@@ -49,7 +114,6 @@ def main(argv: list[str] | None = None) -> int:
 
     import app
     from studio.common import Settings
-    from studio.reconstruct_tab import EXAMPLES_DIR
 
     outputs = Path(tempfile.mkdtemp(prefix="int-screenshots-"))
     settings = Settings(output_root=outputs, **({"checkpoint": args.checkpoint} if args.checkpoint else {}),
@@ -66,57 +130,7 @@ def main(argv: list[str] | None = None) -> int:
             page = browser.new_page(viewport={"width": WIDTH, "height": HEIGHT})
             page.goto(url)
 
-            def shot(name: str) -> None:
-                # A viewport as tall as the page instead of full_page=True, which clears the WebGL viewers.
-                height = page.evaluate("() => document.documentElement.scrollHeight")
-                page.set_viewport_size({"width": WIDTH, "height": height})
-                page.wait_for_timeout(2000)  # plots redraw at the new size
-                _wait_drawn(page, name)  # software WebGL: wait until each viewer has drawn
-                path = args.out / f"{name}.png"
-                page.screenshot(path=str(path))
-                page.set_viewport_size({"width": WIDTH, "height": HEIGHT})
-                print(path)
-
-            if wanted & {"reconstruct", "temporal-attention", "image-attention"}:  # the attention tabs use the run
-                page.get_by_role("tab", name="Reconstruct").click()
-                page.locator("input[type=file]").first.set_input_files(str(EXAMPLES_DIR / "one-walker.mp4"))
-                page.get_by_role("button", name="Reconstruct", exact=True).click()
-                page.get_by_text("ok: 1 track(s)").first.wait_for(timeout=LONG)
-                page.wait_for_function(
-                    "() => { const v = document.querySelector('video'); return v && v.duration > 0; }", timeout=60_000)
-            if "reconstruct" in wanted:
-                shot("reconstruct")
-
-            if "temporal-attention" in wanted:
-                page.get_by_role("tab", name="Temporal attention").click()
-                page.get_by_label("Joint").click()
-                page.get_by_role("option", name="right_knee", exact=True).click()
-                page.get_by_label("number input for Window length T").fill("96")  # the whole clip: several periods
-                page.get_by_label("number input for Window length T").press("Enter")
-                page.get_by_role("button", name="Show temporal attention").click()
-                page.get_by_text("Period from attention").first.wait_for(timeout=LONG)
-                shot("temporal-attention")
-
-            if "image-attention" in wanted:
-                page.get_by_role("tab", name="Image attention").click()
-                page.get_by_role("button", name="Show attention").click()
-                page.get_by_text("Attribution of").first.wait_for(timeout=LONG)
-                shot("image-attention")
-
-            if "token-priors" in wanted:
-                page.get_by_role("tab", name="Token priors").click()
-                page.get_by_role("button", name="Show priors").click()
-                page.get_by_text("Joints outside their anatomical range").first.wait_for(timeout=LONG)
-                shot("token-priors")
-
-            if "model" in wanted:
-                page.get_by_role("tab", name="Model").click()
-                page.get_by_text("Model: ").first.wait_for(timeout=LONG)
-                shot("model")
-
-            if "train" in wanted and page.get_by_role("tab", name="Train").count():
-                page.get_by_role("tab", name="Train").click()
-                shot("train")
+            _drive_tabs(page, wanted, _Camera(page, args.out))
             browser.close()
     finally:
         demo.close()

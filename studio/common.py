@@ -1,6 +1,6 @@
 """Plumbing shared by the app's tabs: settings, one-line error messages, the model cache, session folders.
 
-No maths here (DESIGN §2): the tabs call ``int_model``, ``viz`` and ``training``.
+No maths here (docs/architecture.md): the tabs call ``analysis``, ``pipeline``, ``viz`` and ``training``.
 """
 
 from __future__ import annotations

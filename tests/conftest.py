@@ -1,11 +1,15 @@
-"""Shared fixtures: a per-session cache folder (procedural body model) and one body model for all tests."""
+"""Shared fixtures: a per-session cache folder (procedural body model), one body model for all tests, the test
+phases' synthetic datasets and a training launcher over them."""
 
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import pytest
 import torch
+
+TEST_CONFIGS = Path(__file__).resolve().parents[1] / "configs" / "test"
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -47,3 +51,25 @@ def renderer():
         pytest.skip(f"no headless OpenGL platform works here: {exc}")
     yield r
     r.close()
+
+
+@pytest.fixture(scope="session")
+def data_root(tmp_path_factory: pytest.TempPathFactory, _session_cache) -> Path:
+    """The test phases' synthetic datasets, generated once per session (the runs find them cached)."""
+    from training.data import prepare_data
+    from training.phases import load_phase_config
+
+    root = tmp_path_factory.mktemp("data")
+    prepare_data(load_phase_config(TEST_CONFIGS / "phase1.yaml").data, root=root, progress=False)
+    return root
+
+
+@pytest.fixture
+def launcher(tmp_path: Path, data_root: Path):
+    """A training launcher over :func:`data_root`; closed after the test, never leaving a process behind."""
+    from training.launch.launcher import TrainLauncher
+
+    launcher = TrainLauncher(tmp_path / "runs", data_root, stop_timeout=60)
+    yield launcher
+    launcher.close(timeout=30)
+    assert launcher.running is None

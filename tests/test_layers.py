@@ -19,6 +19,8 @@ FORBIDDEN = {
     "pipeline": PROJECT - {"int_model", "pipeline"},
     "analysis": {"viz", "studio", "training", "cli", "app", "scripts", "benchmarks", "gradio"},
     "viz": {"studio", "training", "cli", "app", "scripts", "benchmarks", "gradio"},
+    "training": {"studio", "cli", "app", "scripts", "benchmarks", "gradio"},
+    "studio": {"cli", "app", "scripts", "benchmarks"},
 }
 
 

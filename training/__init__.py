@@ -1,4 +1,4 @@
-"""INT training: the sample contract, dataset readers, augmentation, losses and metrics (DESIGN §1, §3), the
+"""INT training: the sample contract, dataset readers, augmentation, losses and metrics, the
 phases as data (:mod:`training.phases`, ``configs/``), the trainer (``python -m cli.train``) and evaluation
 (``python -m cli.evaluate``).
 

@@ -1,4 +1,4 @@
-"""The INT training loss (DESIGN §1), each term applied only where its label exists.
+"""The INT training loss, each term applied only where its label exists.
 
 ``L = w_theta*L_theta + w_beta*L_beta + w_norm*L_norm + w_3D*(L_3D + L_3D_h36m) + w_2D*L_2D + w_temp*L_temp``
 
@@ -45,7 +45,7 @@ TERM_NAMES: tuple[str, ...] = ("theta", "beta", "norm", "joints3d", "joints3d_h3
 
 @dataclass(frozen=True)
 class LossWeights:
-    """Weights of the loss terms (DESIGN §1 defaults; the phase configs set their own).
+    """Weights of the loss terms (the paper's defaults; the phase configs set their own).
 
     ``joints3d_h36m`` weighs the 3D term on the H36M-17 joints; ``None`` means the same as ``joints3d``.
     """

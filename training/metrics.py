@@ -1,4 +1,4 @@
-"""Evaluation metrics in millimetres, as plain functions (the field's definitions, DESIGN §1).
+"""Evaluation metrics in millimetres, as plain functions (the field's definitions).
 
 Inputs are in metres, numpy arrays or tensors (converted to float64 numpy), with any leading frame
 dimensions: joints ``(..., J, 3)``, vertices ``(..., V, 3)``. Each function returns the mean over frames as a

@@ -1,6 +1,6 @@
 """Training phases as data: one YAML file per phase, parsed into frozen dataclasses and validated.
 
-A phase file names everything a run needs (DESIGN §1, Appendix C of the paper)::
+A phase file names everything a run needs (Appendix C of the paper)::
 
     name: phase2
     init: ../phase1/final.pt          # relative paths: against the run's output folder (--init overrides)

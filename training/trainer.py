@@ -1,7 +1,7 @@
 """The training loop (minGPT's ``Trainer`` in spirit): one phase, one process or one DDP rank.
 
 :class:`Trainer` takes a built model, the phase config and the loaders, and runs :meth:`Trainer.fit`: for each
-epoch, for each batch: forward (bf16 autocast optional), the DESIGN §1 loss, backward, optimiser step; then
+epoch, for each batch: forward (bf16 autocast optional), the INT loss (:mod:`training.losses`), backward, optimiser step; then
 evaluation and a checkpoint. Everything else is small helpers below it:
 
 * the run's state (step, epoch, batch within the epoch, non-finite counters) and its checkpoint ``extra``:
@@ -216,7 +216,7 @@ class TrainStep(nn.Module):
     """The model and the loss as one module, so that DDP sees one forward per step for every clip-length group.
 
     ``forward(groups)`` runs each group (a batch of one clip length) through the network under autocast and
-    combines the groups' DESIGN §1 losses weighted by their number of clips. Returns the total loss (a scalar
+    combines the groups' losses weighted by their number of clips. Returns the total loss (a scalar
     with gradients) and the unweighted terms (T,) detached, in :data:`training.losses.TERM_NAMES` order.
     """
 

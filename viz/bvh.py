@@ -71,6 +71,22 @@ def _children(parents: Sequence[int]) -> list[list[int]]:
     return kids
 
 
+def _check_motion(rest_joints: np.ndarray, rotmats: np.ndarray, root_positions: np.ndarray, *, fps: float,
+                  num_joints: int) -> None:
+    """Raise ValueError, saying which, when the arrays of :func:`write_bvh` do not fit each other."""
+    if rest_joints.shape != (num_joints, 3):
+        raise ValueError(f"rest_joints must be ({num_joints}, 3), got {rest_joints.shape}")
+    if rotmats.ndim != 4 or rotmats.shape[1:] != (num_joints, 3, 3):
+        raise ValueError(f"rotmats must be (K, {num_joints}, 3, 3), got {rotmats.shape}")
+    frames = rotmats.shape[0]
+    if root_positions.shape != (frames, 3):
+        raise ValueError(f"root_positions must be ({frames}, 3), got {root_positions.shape}")
+    if frames < 1:
+        raise ValueError("a BVH file needs at least one frame")
+    if fps <= 0:
+        raise ValueError(f"fps must be positive, got {fps}")
+
+
 def write_bvh(path: str | os.PathLike, *, rest_joints: np.ndarray, rotmats: np.ndarray, root_positions: np.ndarray,
               fps: float, names: Sequence[str] = SMPL_JOINT_NAMES, parents: Sequence[int] = SMPL_PARENTS,
               settings: BvhSettings = BvhSettings()) -> Path:
@@ -92,18 +108,8 @@ def write_bvh(path: str | os.PathLike, *, rest_joints: np.ndarray, rotmats: np.n
     rest_joints = np.asarray(rest_joints, dtype=np.float64)
     rotmats = np.asarray(rotmats, dtype=np.float64)
     root_positions = np.asarray(root_positions, dtype=np.float64)
-    num_joints = len(parents)
-    if rest_joints.shape != (num_joints, 3):
-        raise ValueError(f"rest_joints must be ({num_joints}, 3), got {rest_joints.shape}")
-    if rotmats.ndim != 4 or rotmats.shape[1:] != (num_joints, 3, 3):
-        raise ValueError(f"rotmats must be (K, {num_joints}, 3, 3), got {rotmats.shape}")
-    frames = rotmats.shape[0]
-    if root_positions.shape != (frames, 3):
-        raise ValueError(f"root_positions must be ({frames}, 3), got {root_positions.shape}")
-    if frames < 1:
-        raise ValueError("a BVH file needs at least one frame")
-    if fps <= 0:
-        raise ValueError(f"fps must be positive, got {fps}")
+    _check_motion(rest_joints, rotmats, root_positions, fps=fps, num_joints=len(parents))
+    num_joints, frames = len(parents), rotmats.shape[0]
 
     local = rotmats.copy()
     positions = root_positions.copy()

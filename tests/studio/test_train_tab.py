@@ -28,26 +28,9 @@ from studio.train_tab import (
     use_checkpoint,
 )
 from tests.support import CHROMIUM, CHROMIUM_ARGS, NO_CHROMIUM, free_port
-from training.data import prepare_data
 from training.launch.launcher import TrainLauncher
-from training.phases import load_phase_config
 
 REPO = Path(__file__).resolve().parents[2]
-
-
-@pytest.fixture(scope="module")
-def data_root(tmp_path_factory: pytest.TempPathFactory, _session_cache) -> Path:
-    root = tmp_path_factory.mktemp("data")
-    prepare_data(load_phase_config(REPO / "configs" / "test" / "phase1.yaml").data, root=root, progress=False)
-    return root
-
-
-@pytest.fixture
-def launcher(tmp_path: Path, data_root: Path):
-    launcher = TrainLauncher(tmp_path / "runs", data_root, stop_timeout=60)
-    yield launcher
-    launcher.close(timeout=30)
-    assert launcher.running is None
 
 
 @pytest.fixture

@@ -17,7 +17,6 @@ import pytest
 import yaml
 
 from int_model.checkpoint import read_checkpoint_file
-from training.data import prepare_data
 from training.launch.follow import LOG_FILE, _MetricsFollower, log_tail, parse_metrics, read_metrics
 from training.launch.launcher import RunBusyError, TrainLauncher
 from training.launch.request import SyntheticData, TrainRequest, training_command
@@ -34,22 +33,6 @@ from training.phases import load_phase_config
 
 REPO = Path(__file__).resolve().parents[2]
 TEST_CONFIGS = REPO / "configs" / "test"
-
-
-@pytest.fixture(scope="module")
-def data_root(tmp_path_factory: pytest.TempPathFactory, _session_cache) -> Path:
-    """The test phases' synthetic datasets, generated once for this module (the runs find them cached)."""
-    root = tmp_path_factory.mktemp("data")
-    prepare_data(load_phase_config(TEST_CONFIGS / "phase1.yaml").data, root=root, progress=False)
-    return root
-
-
-@pytest.fixture
-def launcher(tmp_path: Path, data_root: Path):
-    launcher = TrainLauncher(tmp_path / "runs", data_root, stop_timeout=60)
-    yield launcher
-    launcher.close(timeout=30)  # never leave a training process behind
-    assert launcher.running is None
 
 
 @pytest.fixture

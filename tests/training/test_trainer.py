@@ -20,21 +20,13 @@ import torch
 
 from int_model import build_model, save_checkpoint
 from int_model.checkpoint import CheckpointError, read_checkpoint_file
-from training.data import MixBatchSampler, batch_counts, build_train_data, prepare_data
+from training.data import MixBatchSampler, batch_counts, build_train_data
 from training.phases import load_phase_config
 from cli.train import main as train_main
 from training.trainer import Trainer, initialise_from_checkpoint, weights_fingerprint
 
 REPO = Path(__file__).resolve().parents[2]
 TEST_CONFIGS = REPO / "configs" / "test"
-
-
-@pytest.fixture(scope="module")
-def data_root(tmp_path_factory: pytest.TempPathFactory, _session_cache) -> Path:
-    """The test phases' synthetic datasets, generated once for this module."""
-    root = tmp_path_factory.mktemp("data")
-    prepare_data(load_phase_config(TEST_CONFIGS / "phase1.yaml").data, root=root, progress=False)
-    return root
 
 
 @pytest.fixture(autouse=True)

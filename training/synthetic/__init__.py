@@ -1,4 +1,4 @@
-"""Synthetic training data: the body model in procedural motion, rendered with full labels (DESIGN §3 "Data").
+"""Synthetic training data: the body model in procedural motion, rendered with full labels.
 
 * :mod:`~training.synthetic.motions` - periodic motions with a known period (walk, run, jumping jacks, squat,
   arm wave) and smooth non-periodic motion, inside one table of joint ranges.

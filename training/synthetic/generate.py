@@ -22,7 +22,7 @@ import json
 import multiprocessing
 import os
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -328,6 +328,38 @@ def read_manifest(out_dir: str | os.PathLike) -> dict[str, Any]:
     return json.loads(path.read_text())
 
 
+def _matching_manifest(path: Path, request: GenerationRequest) -> dict[str, Any] | None:
+    """The manifest at ``path`` if it records exactly ``request`` (the dataset is complete), else None."""
+    if not path.is_file():
+        return None
+    existing = json.loads(path.read_text())
+    # Compare through JSON: the manifest holds lists where the request holds tuples.
+    same_request = existing.get("request") == json.loads(json.dumps(request.to_dict()))
+    return existing if same_request and existing.get("request_key") == request.key else None
+
+
+def _write_shards(out: Path, records: Iterable[dict[str, Any]], request: GenerationRequest, *, shards: list[int],
+                  ranges: list[tuple[int, int]], progress: bool) -> dict[int, dict]:
+    """Group the rendered clip records (in clip order) into the ``shards`` they belong to, writing each shard as
+    soon as it is full; returns the shard entries by index."""
+    entries: dict[int, dict] = {}
+    pending: list[dict[str, Any]] = []
+    shard_iter = iter(shards)
+    current = next(shard_iter, None)
+    total = sum(ranges[s][1] - ranges[s][0] for s in shards)
+    with tqdm(total=total, desc="synthetic clips", unit="clip", disable=not progress) as bar:
+        for record in records:
+            pending.append(record)
+            bar.update(1)
+            assert current is not None
+            first, stop = ranges[current]
+            if len(pending) == stop - first:
+                entries[current] = write_shard(out, current, pending, request=request)
+                pending = []
+                current = next(shard_iter, None)
+    return entries
+
+
 def generate_dataset(
     *,
     out_dir: str | os.PathLike,
@@ -366,12 +398,9 @@ def generate_dataset(
                                 config=config, frame_format=frame_format, clips_per_shard=clips_per_shard,
                                 backgrounds=images, body_model=body_model.identity)
     manifest_path = out / MANIFEST_NAME
-    if manifest_path.is_file():
-        existing = json.loads(manifest_path.read_text())
-        # Compare through JSON: the manifest holds lists where the request holds tuples.
-        same_request = existing.get("request") == json.loads(json.dumps(request.to_dict()))
-        if same_request and existing.get("request_key") == request.key:
-            return existing
+    existing = _matching_manifest(manifest_path, request)
+    if existing is not None:
+        return existing
 
     ranges = request.shard_ranges()
     entries: dict[int, dict] = {}
@@ -387,19 +416,8 @@ def generate_dataset(
                                frame_format=frame_format, background_images=images,
                                smpl_dir=None if smpl_dir is None else str(smpl_dir))
     start = time.perf_counter()
-    pending: list[dict[str, Any]] = []
-    shard_iter = iter(missing)
-    current = next(shard_iter, None)
-    with tqdm(total=len(indices), desc="synthetic clips", unit="clip", disable=not progress) as bar:
-        for record in _records(indices, settings, workers=workers, body_model=body_model):
-            pending.append(record)
-            bar.update(1)
-            assert current is not None
-            first, stop = ranges[current]
-            if len(pending) == stop - first:
-                entries[current] = write_shard(out, current, pending, request=request)
-                pending = []
-                current = next(shard_iter, None)
+    records = _records(indices, settings, workers=workers, body_model=body_model)
+    entries.update(_write_shards(out, records, request, shards=missing, ranges=ranges, progress=progress))
     elapsed = time.perf_counter() - start
     shards = [entries[i] for i in range(len(ranges))]
     manifest = {
