@@ -1,5 +1,6 @@
 """The Gradio app: handlers give clear messages, and the page works in a real (headless) Chromium."""
 
+import contextlib
 import io
 import os
 from pathlib import Path
@@ -146,21 +147,31 @@ def test_model_tab_in_chromium(served, tmp_path):
         browser.close()
 
 
-@pytest.mark.browser
-@pytest.mark.slow
-@pytest.mark.skipif(CHROMIUM is None, reason=NO_CHROMIUM)
-def test_reconstruct_tab_in_chromium(served, tmp_path):
+@contextlib.contextmanager
+def _page_with_two_walkers(served: str):
+    """A Chromium page on the served app with the bundled two-walkers clip uploaded in the Reconstruct tab."""
     from playwright.sync_api import sync_playwright
 
     from studio.reconstruct_tab import two_walkers
 
-    screenshots = Path(os.environ.get("INT_TEST_SCREENSHOTS", tmp_path))
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         page = browser.new_page(viewport={"width": 1300, "height": 1400})
         page.goto(served)
         page.get_by_role("tab", name="Reconstruct").click()
         page.locator("input[type=file]").first.set_input_files(two_walkers(), timeout=120_000)
+        try:
+            yield page
+        finally:
+            browser.close()
+
+
+@pytest.mark.browser
+@pytest.mark.slow
+@pytest.mark.skipif(CHROMIUM is None, reason=NO_CHROMIUM)
+def test_reconstruct_tab_in_chromium(served, tmp_path):
+    screenshots = Path(os.environ.get("INT_TEST_SCREENSHOTS", tmp_path))
+    with _page_with_two_walkers(served) as page:
         page.get_by_role("button", name="Reconstruct", exact=True).click()
         page.get_by_text("ok: 2 track(s)").first.wait_for(timeout=300_000)
         # The overlay video loads and has a duration; the 3D viewer and the curves are drawn, not blank.
@@ -184,7 +195,6 @@ def test_reconstruct_tab_in_chromium(served, tmp_path):
         page.get_by_role("button", name="Reconstruct", exact=True).click()
         page.get_by_text("is a text file, not a video").first.wait_for(timeout=60_000)
         page.screenshot(path=str(screenshots / "reconstruct-bad-upload.png"), full_page=True)
-        browser.close()
 
 
 @pytest.mark.browser
@@ -192,17 +202,8 @@ def test_reconstruct_tab_in_chromium(served, tmp_path):
 @pytest.mark.skipif(CHROMIUM is None, reason=NO_CHROMIUM)
 def test_analysis_tabs_in_chromium(served, tmp_path):
     """An uploaded clip (no reconstruction first) in the temporal, image-attention and token-prior tabs."""
-    from playwright.sync_api import sync_playwright
-
-    from studio.reconstruct_tab import two_walkers
-
     screenshots = Path(os.environ.get("INT_TEST_SCREENSHOTS", tmp_path))
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        page = browser.new_page(viewport={"width": 1300, "height": 1400})
-        page.goto(served)
-        page.get_by_role("tab", name="Reconstruct").click()
-        page.locator("input[type=file]").first.set_input_files(two_walkers(), timeout=120_000)
+    with _page_with_two_walkers(served) as page:
         page.wait_for_timeout(2000)
 
         page.get_by_role("tab", name="Temporal attention").click()
@@ -234,4 +235,3 @@ def test_analysis_tabs_in_chromium(served, tmp_path):
         canvas.wait_for(timeout=60_000)
         assert _wait_not_blank(canvas) > 5.0
         page.screenshot(path=str(screenshots / "priors-tab.png"), full_page=True)
-        browser.close()

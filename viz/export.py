@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import trimesh
 
-from viz.renderer import RGB, SceneMesh, soft_colour
+from viz.renderer import RGB, SceneMesh, as_scene_meshes, soft_colour
 
 __all__ = ["EXPORT_FORMATS", "export_mesh", "export_meshes", "mesh_to_trimesh"]
 
@@ -83,16 +83,7 @@ def export_meshes(path: str | Path, meshes: Sequence[SceneMesh | tuple[Any, ...]
     """
     path = Path(path)
     suffix = _check_suffix(path)
-    items = [m if isinstance(m, SceneMesh) else SceneMesh(*m) for m in meshes]
-    if not items:
-        raise ValueError("at least one mesh is needed")
-    parts = []
-    for index, item in enumerate(items):
-        vertices = np.asarray(item.vertices, dtype=np.float64)
-        if item.translation is not None:
-            vertices = vertices + np.asarray(item.translation, dtype=np.float64)
-        colour = soft_colour(index) if item.colour is None else item.colour
-        parts.append(mesh_to_trimesh(vertices, item.faces, colour, y_up=y_up))
+    parts = [mesh_to_trimesh(m.vertices, m.faces, m.colour, y_up=y_up) for m in as_scene_meshes(meshes)]
     path.parent.mkdir(parents=True, exist_ok=True)
     if suffix == ".glb":
         scene = trimesh.Scene()

@@ -280,7 +280,9 @@ def soft_colour(index: int) -> RGB:
     return (float(soft[0]), float(soft[1]), float(soft[2]))
 
 
-def _as_scene_meshes(meshes: Sequence[SceneMesh | tuple[Any, ...]]) -> list[SceneMesh]:
+def as_scene_meshes(meshes: Sequence[SceneMesh | tuple[Any, ...]]) -> list[SceneMesh]:
+    """SceneMeshes or ``(vertices, faces[, colour[, translation]])`` tuples -> checked SceneMeshes with the
+    translation applied to the vertices and each missing colour set to :func:`soft_colour` of its position."""
     items = [m if isinstance(m, SceneMesh) else SceneMesh(*m) for m in meshes]
     if not items:
         raise ValueError("at least one mesh is needed")
@@ -533,7 +535,7 @@ class Renderer:
             RenderLayers with colour (H, W, 3), coverage (H, W) and depth (H, W).
         """
         pyrender = _pyrender()  # chooses the OpenGL platform first, raising RendererUnavailable
-        items = _as_scene_meshes(meshes)
+        items = as_scene_meshes(meshes)
         width, height = int(width), int(height)
         if width < 1 or height < 1:
             raise ValueError(f"image size must be positive, got {width}x{height}")
@@ -728,7 +730,7 @@ def side_view_meshes(meshes: Sequence[SceneMesh | tuple[Any, ...]], size: int | 
         (H, W, 3) uint8.
     """
     height, width = (size, size) if isinstance(size, int) else (int(size[0]), int(size[1]))
-    items = _as_scene_meshes(meshes)
+    items = as_scene_meshes(meshes)
     points = np.concatenate([m.vertices for m in items])
     centre = 0.5 * (points.min(axis=0) + points.max(axis=0))
     rotation = _rotation_about_vertical(angle_deg)
