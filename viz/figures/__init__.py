@@ -1,7 +1,7 @@
 """Plotly figures of what the model holds and does, and their export as interactive HTML and PNG.
 
-Every builder is a pure function: arrays (and the small result types of :mod:`viz.attention`,
-:mod:`viz.attribution`, :mod:`viz.temporal`, :mod:`viz.periodicity`, :mod:`viz.priors`) in, a new
+Every builder is a pure function: arrays (and the small result types of :mod:`analysis.attention`,
+:mod:`analysis.attribution`, :mod:`analysis.temporal`, :mod:`analysis.periodicity`, :mod:`analysis.priors`) in, a new
 ``plotly.graph_objects.Figure`` out; inputs are never modified. The app shows the figures as they are; the
 report command writes each as HTML (hover, zoom, legend picking) and PNG. One module per subject:
 

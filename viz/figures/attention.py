@@ -75,7 +75,7 @@ def token_grid_figure(crop: np.ndarray, maps: np.ndarray, *, joints_px: np.ndarr
 def frame_attention_figure(frame: np.ndarray, heat: np.ndarray, *, transform: CropTransform | None = None,
                            point: Sequence[float] | None = None,
                            title: str = "Token attention in the full frame") -> go.Figure:
-    """A token's attention mapped back into the full frame (see :func:`viz.attention.map_to_frame`).
+    """A token's attention mapped back into the full frame (see :func:`analysis.attention.map_to_frame`).
 
     Args:
         frame: (H, W, 3) uint8.
@@ -113,7 +113,7 @@ def attribution_figure(crop: np.ndarray, *, attention_map: np.ndarray, attributi
     Args:
         crop: (S, S, 3) uint8.
         attention_map: (S, S) the token's attention in crop pixels.
-        attribution: from :func:`viz.attribution.attribute` for the same crop; red raises the output, blue
+        attribution: from :func:`analysis.attribution.attribute` for the same crop; red raises the output, blue
             lowers it.
         joint_px: (x, y) crop pixels of the token's joint, marked on every panel; None marks none.
     """

@@ -80,7 +80,7 @@ def temporal_matrix_figure(matrix: np.ndarray, *, pairs: Sequence[FramePair] = (
 
     Args:
         matrix: (T, T) row-stochastic.
-        pairs: from :func:`viz.temporal.strongest_pairs` (indices into the matrix).
+        pairs: from :func:`analysis.temporal.strongest_pairs` (indices into the matrix).
         frame_numbers: (T,) the frames' numbers in the clip (default 0..T-1).
     """
     a = np.asarray(matrix, dtype=np.float64)
@@ -110,7 +110,7 @@ def temporal_grid_figure(matrices: np.ndarray, *, joint_names: Sequence[str] = S
 
     Args:
         matrices: (J, T, T).
-        pairs: per joint, from :func:`viz.temporal.strongest_pairs`; None draws none.
+        pairs: per joint, from :func:`analysis.temporal.strongest_pairs`; None draws none.
     """
     m = np.asarray(matrices, dtype=np.float64)
     if m.ndim != 3 or m.shape[1] != m.shape[2]:
@@ -208,7 +208,7 @@ def frame_pairs_figure(thumbnails: np.ndarray, pairs: Mapping[str, Sequence[Fram
 def lag_profile_figure(profiles: np.ndarray, *, joint_names: Sequence[str] = SMPL_JOINT_NAMES,
                        periods: Sequence[float | None] | None = None,
                        title: str = "Mean temporal attention by frame distance") -> go.Figure:
-    """Each joint's lag profile (:func:`viz.temporal.lag_profile`), one line per joint (click the legend to
+    """Each joint's lag profile (:func:`analysis.temporal.lag_profile`), one line per joint (click the legend to
     pick), with the joint's estimated period marked where there is one.
 
     Args:
@@ -283,7 +283,7 @@ def rotation_curves_figure(curves: Mapping[str, JointAngleCurves], *, joints: Se
     one line per model (e.g. "image-only" and "temporal"); jitter shows as spikes of acceleration.
 
     Args:
-        curves: label -> :class:`viz.temporal.JointAngleCurves` of the same clip (use ``like=`` so that the
+        curves: label -> :class:`analysis.temporal.JointAngleCurves` of the same clip (use ``like=`` so that the
             curves share their reference rotations and axes).
         joints: joint indices to show, one row each.
     """
