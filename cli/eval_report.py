@@ -49,7 +49,8 @@ from int_model.precision import autocast_context
 from training.evaluate import evaluate_model, frame_segments, resolve_joint_set
 from training.metrics import accel_error, align_pelvis, mpjpe, pa_mpjpe, pve
 from training.synthetic import SyntheticConfig, SyntheticDataset, ensure_dataset
-from analysis.priors import fresh_model, fresh_tokens, prior_mesh, prior_plausibility
+from analysis.priors import fresh_model, fresh_tokens
+from analysis.views import prior_view
 
 log = logging.getLogger(__name__)
 
@@ -140,9 +141,10 @@ def priors_section(model: IntModel, out_dir: Path) -> dict[str, Any]:
 
     candidates = {"learned tokens": model, "fresh model": fresh_model(model),
                   "fresh tokens, trained heads": fresh_tokens(model)}
-    result = {name: prior_plausibility(m) for name, m in candidates.items()}
+    priors = prior_view(candidates)
+    result: dict[str, Any] = dict(priors.plausibility)
     try:
-        renders = [render_prior(prior_mesh(m, keep_orientation=False), size=256) for m in candidates.values()]
+        renders = [render_prior(p, size=256) for p in priors.upright.values()]
         montage = labelled_montage([[r.front, r.side] for r in renders], row_labels=list(candidates),
                                    column_labels=["front", "side"])
         result["figure"] = str(save_image(out_dir / "prior_renders.png", montage))
