@@ -11,6 +11,8 @@ and prints one JSON document (also written to ``OUT/eval.json``), with figures i
 * **windows**: the shipped model's metrics at inference windows T = 16, 32, 64, 128 (the paper's Table 4);
 * **priors**: the prior pose decoded from the learned tokens against a fresh model's, as anatomical joint
   angles and how far they leave the joint ranges (``prior_renders.png``);
+* **temporal_blocks**: how much each temporal block changes the joint tokens (relative residual norm) and how
+  much of the tokens' frame-to-frame acceleration the temporal transformer removes, on 48 test windows of 16 frames;
 * **periodicity**: on the test clips whose motion moves the legs periodically (walk, run, jumping jacks,
   squat), the period estimated from the temporal attention of the hips and knees against the true period,
   and the same from the predicted rotations (``periods.png``, ``temporal_knee.png``).
@@ -50,6 +52,7 @@ from training.evaluate import evaluate_model, frame_segments, resolve_joint_set
 from training.metrics import accel_error, align_pelvis, mpjpe, pa_mpjpe, pve
 from training.synthetic import SyntheticConfig, SyntheticDataset, ensure_dataset
 from analysis.priors import fresh_model, fresh_tokens
+from analysis.temporal_blocks import mean_changes, temporal_block_changes
 from analysis.views import prior_view
 
 log = logging.getLogger(__name__)
@@ -151,6 +154,27 @@ def priors_section(model: IntModel, out_dir: Path) -> dict[str, Any]:
     except Exception as exc:  # noqa: BLE001 - no renderer: the numbers still stand
         log.warning("prior renders skipped: %s", exc)
     return result
+
+
+# ------------------------------------------------------------------------------------------ temporal blocks
+@torch.no_grad()
+def temporal_blocks_section(model: IntModel, folder: Path, *, clip_len: int, max_clips: int = 48) -> dict[str, Any]:
+    """How much each temporal block changes the joint tokens, and how much of the tokens' frame-to-frame
+    acceleration the temporal transformer removes, on up to ``max_clips`` test windows of ``clip_len`` frames."""
+    dataset = SyntheticDataset(folder, clip_len=clip_len, stride=clip_len, img_size=model.img_size, train=False)
+    device = next(model.parameters()).device
+    picks = np.linspace(0, len(dataset) - 1, min(max_clips, len(dataset))).astype(int)
+    changes = []
+    for index in picks:
+        frames = torch.as_tensor(dataset[int(index)]["frames"]).to(device)
+        tokens = model.encode_frames(frames).sequences(1, len(frames))
+        changes.append(temporal_block_changes(model, tokens.joints))
+    mean = mean_changes(changes)
+    return {"clips": len(picks), "clip_len": clip_len,
+            "per_block_relative_change": [round(v, 4) for v in mean.per_block],
+            "whole_relative_change": round(mean.whole, 4),
+            "token_accel_image": round(mean.accel_in, 4), "token_accel_temporal": round(mean.accel_out, 4),
+            "token_accel_reduction": round(mean.accel_reduction, 4)}
 
 
 # ------------------------------------------------------------------------------------------ periodicity
@@ -303,6 +327,8 @@ def evaluate_all(models: Models, test_data: Path, out_dir: Path, *, device: torc
         "table": table,
         "windows": {str(t): v for t, v in per_window.items()},
         "priors": priors_section(model, out_dir),
+        "temporal_blocks": temporal_blocks_section(model, test_data, clip_len=MAIN_WINDOW,
+                                                   max_clips=periodicity_clips or 48),
         "periodicity": periodicity_section(model, test_data, out_dir, precision=precision,
                                            clip_len=test_set["num_frames"], max_clips=periodicity_clips),
     }
