@@ -135,10 +135,7 @@ def _device(name: str) -> torch.device:
 
 
 def _load_model(args: argparse.Namespace, device: torch.device) -> tuple[torch.nn.Module, str]:
-    if args.checkpoint:
-        key = ModelKey.checkpoint(args.checkpoint)
-    else:
-        key = ModelKey.variant(args.variant) if args.variant else ModelKey.demo()
+    key = ModelKey.choose(checkpoint=args.checkpoint, variant=args.variant)
     loaded = load_model(key, device=device, smpl_dir=args.smpl_dir)  # SmplFileError: a bad --smpl-dir
     for warning in loaded.warnings:
         print(f"warning: {warning}", file=sys.stderr)

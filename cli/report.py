@@ -135,16 +135,6 @@ def _results_path(path: Path) -> Path | None:
 
 
 # ----------------------------------------------------------------------------------------------
-# Model
-# ----------------------------------------------------------------------------------------------
-def _model_key(*, checkpoint: str | None, variant: str | None) -> ModelKey:
-    """``checkpoint``, else an untrained ``variant`` when one is named, else the bundled demo model."""
-    if checkpoint:
-        return ModelKey.checkpoint(checkpoint)
-    return ModelKey.variant(variant) if variant else ModelKey.demo()
-
-
-# ----------------------------------------------------------------------------------------------
 # The report
 # ----------------------------------------------------------------------------------------------
 @dataclass
@@ -463,7 +453,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         recorded = load_results(results_file).checkpoint
         if recorded != UNTRAINED_CHECKPOINT and Path(recorded).is_file():
             checkpoint = recorded
-    loaded = load_model(_model_key(checkpoint=checkpoint, variant=args.variant), device=args.device)
+    loaded = load_model(ModelKey.choose(checkpoint=checkpoint, variant=args.variant), device=args.device)
     for warning in loaded.warnings:
         log.warning(warning)
     model, untrained = loaded.model, loaded.untrained

@@ -60,6 +60,14 @@ class ModelKey:
         return cls("demo")
 
     @classmethod
+    def choose(cls, *, checkpoint: str | os.PathLike | None = None, variant: str | None = None) -> ModelKey:
+        """What a command line asks for: ``checkpoint``, else an untrained ``variant`` when one is named, else the
+        shipped demo model."""
+        if checkpoint:
+            return cls.checkpoint(checkpoint)
+        return cls.variant(variant) if variant else cls.demo()
+
+    @classmethod
     def parse(cls, text: str) -> ModelKey:
         """The key written by ``str(key)``: ``checkpoint:<path>``, ``fresh:<variant>`` or ``demo``."""
         text = str(text).strip()

@@ -33,3 +33,9 @@ def test_demo_key_loads_the_shipped_model_else_the_untrained_one(tmp_path, monke
     assert torch.equal(torch.random.get_rng_state(), state)  # the global random state is left alone
     again = load_model(ModelKey.variant(UNTRAINED_VARIANT), body_model=body_model)
     assert all(torch.equal(a, b) for a, b in zip(first.model.state_dict().values(), again.model.state_dict().values()))
+
+
+def test_a_command_line_chooses_checkpoint_then_variant_then_demo():
+    assert ModelKey.choose(checkpoint="a.pt", variant="tiny") == ModelKey.checkpoint("a.pt")
+    assert ModelKey.choose(variant="tiny") == ModelKey.variant("tiny")
+    assert ModelKey.choose() == ModelKey.demo()
